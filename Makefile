@@ -1,0 +1,72 @@
+# connect.platform: the two commands that matter are `make demo` and `make test`.
+# Every target installs what it needs and skips what is already there.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+PYTHON      ?= $(shell command -v python3.11 || command -v python3)
+STAMP       := $(VENV)/.requirements-$(shell sha256sum requirements.txt | cut -c1-12)
+SCENARIOS   := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+DEMO        := connect-demo
+DEMO_PORTS  := -p 127.0.0.1:8080:80 -p 127.0.0.1:8443:443
+
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help setup venv host lint unit molecule test demo demo-destroy build
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@echo "[setup] installing pinned Python dependencies into $(VENV)"
+	@$(VENV)/bin/pip install -q -r requirements.txt 2>&1 | { grep -v "^WARNING: Location" || true; }
+	@rm -f $(VENV)/.requirements-* && touch $@
+
+venv: $(STAMP)  ## Python virtualenv with the pinned dependencies
+
+host:  ## This machine as a harness host: Docker engine, registry, base images, admin key
+	@bash harness/host-setup.sh
+	@bash harness/build-base.sh server
+	@bash harness/keys.sh
+
+setup: venv host  ## Everything the tests and the demo need (idempotent)
+
+lint: venv  ## ansible-lint (production profile), yamllint, ruff
+	ansible-lint
+	yamllint --strict .
+	ruff check .
+	ruff format --check .
+
+unit: venv  ## Unit tests of the plugins' logic
+	python -m pytest tests/unit -q -p no:cacheprovider
+
+molecule: setup  ## Every Molecule scenario on fresh disposable servers
+	@for s in $(SCENARIOS); do \
+	  echo "=== molecule scenario $$s"; \
+	  molecule test -s $$s || exit 1; \
+	done
+
+test: lint unit molecule  ## What CI runs: lint, unit tests, every Molecule scenario
+	@echo "make test: lint, unit and molecule ($(SCENARIOS)) passed"
+
+demo: setup  ## A local disposable server `connect-demo` converged with site.yml
+	@bash harness/images.sh
+	@bash harness/server.sh create $(DEMO) $(DEMO_PORTS)
+	ansible-playbook -i inventories/demo site.yml
+	@echo
+	@echo "connect-demo is up:"
+	@echo "  shell:    docker exec -it $(DEMO) bash"
+	@echo "  ansible:  .venv/bin/ansible -i inventories/demo connect_servers -m ping"
+	@echo "  address:  $$(bash harness/server.sh address $(DEMO)) (SSH: ssh -i /var/lib/connect-harness/keys/admin_ed25519 opsadmin@<address>)"
+	@echo "  web:      http://127.0.0.1:8080  https://127.0.0.1:8443 (nothing serves there until the edge tier lands)"
+	@echo "  remove:   make demo-destroy"
+
+demo-destroy:  ## Remove the demo server and its Docker volume
+	@bash harness/server.sh destroy $(DEMO)
+
+build: venv  ## Build the collection tarball
+	ansible-galaxy collection build --force

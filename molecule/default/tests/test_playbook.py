@@ -1,0 +1,38 @@
+"""Playbook-level behaviour: check mode predicts nothing after converge, and
+bad input fails before anything on the server changes."""
+
+import pytest
+
+WATCHED = "/etc/ssh/sshd_config /etc/docker/daemon.json /etc/sysctl.d/60-connect.conf"
+
+
+def test_check_mode_after_converge_reports_no_change(playbook):
+    run = playbook("--check")
+    assert run.rc == 0, run
+    assert run.recap["changed"] == 0, run
+    assert run.recap["failed"] == 0, run
+
+
+BAD_INPUT = [
+    pytest.param({"host_baseline_ssh_port": "twenty-two"}, "host_baseline_ssh_port", id="wrong-type"),
+    pytest.param({"docker_engine_install_method": "snap"}, "docker_engine_install_method", id="unknown-choice"),
+    pytest.param({"host_baseline_ssh_permit_root_login": "yes"}, "host_baseline_ssh_permit_root_login", id="root-login-choice"),
+    pytest.param({"host_baseline_firewall_ssh_sources": ["10.0.0.0/33"]}, "host_baseline_firewall_ssh_sources", id="bad-cidr"),
+    pytest.param({"host_baseline_admin_users": []}, "lock everyone out", id="no-admins"),
+    pytest.param({"host_baseline_firewall_denied_tcp_ports": [22, 5432]}, "cut SSH off", id="ssh-denied"),
+    pytest.param(
+        {"ansible_connection": "ssh", "ansible_user": "root"},
+        "Ansible connects over SSH as 'root'",
+        id="ansible-user-locked-out",
+    ),
+]
+
+
+@pytest.mark.parametrize(("extra_vars", "message"), BAD_INPUT)
+def test_bad_input_fails_before_any_change(host, playbook, extra_vars, message):
+    before = host.check_output(f"stat -c '%n %Y' {WATCHED}")
+    run = playbook(extra_vars=extra_vars)
+    assert run.rc != 0, run
+    assert message in run.output, run
+    assert run.recap is not None and run.recap["changed"] == 0, run
+    assert host.check_output(f"stat -c '%n %Y' {WATCHED}") == before
