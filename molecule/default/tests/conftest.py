@@ -11,17 +11,42 @@ import os
 import re
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", SCENARIO.parents[1]))
-INVENTORY = SCENARIO / "inventory"
-SERVER = "connect-molecule-default"
+# Overridable so the same checks can run against another disposable server.
+INVENTORY = Path(os.environ.get("CONNECT_TEST_INVENTORY", SCENARIO / "inventory"))
+SERVER = os.environ.get("CONNECT_TEST_SERVER", "connect-molecule-default")
 REGISTRY_PORT = 5000
 
 testinfra_hosts = [f"ansible://{SERVER}?ansible_inventory={INVENTORY}"]
+
+# The collection's own code (the filters' logic) for computing expectations.
+sys.path.insert(0, str(PROJECT / ".collections"))
+
+
+def harness_vars() -> dict:
+    """The demo/test inventory's values (the only place they differ from production)."""
+    path = PROJECT / "inventories" / "demo" / "group_vars" / "connect_servers" / "harness.yml"
+    return yaml.safe_load(path.read_text())
+
+
+def role_defaults(role: str) -> dict:
+    return yaml.safe_load((PROJECT / "roles" / role / "defaults" / "main.yml").read_text())
+
+
+def secret(host, name: str) -> str:
+    return host.check_output(f"cat /opt/connect/secrets/{name}")
+
+
+def started_at(host, *containers: str) -> dict:
+    out = host.check_output("docker inspect -f '{{.Name}} {{.State.StartedAt}}' " + " ".join(containers))
+    return dict(line.lstrip("/").split(" ", 1) for line in out.splitlines())
 
 
 def server_address() -> str:

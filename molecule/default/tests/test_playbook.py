@@ -3,7 +3,10 @@ bad input fails before anything on the server changes."""
 
 import pytest
 
-WATCHED = "/etc/ssh/sshd_config /etc/docker/daemon.json /etc/sysctl.d/60-connect.conf"
+WATCHED = (
+    "/etc/ssh/sshd_config /etc/docker/daemon.json /etc/sysctl.d/60-connect.conf "
+    "/opt/connect/config/postgres/postgresql.conf /opt/connect/docker-compose.production.yml"
+)
 
 
 def test_check_mode_after_converge_reports_no_change(playbook):
@@ -20,6 +23,9 @@ BAD_INPUT = [
     pytest.param({"host_baseline_firewall_ssh_sources": ["10.0.0.0/33"]}, "host_baseline_firewall_ssh_sources", id="bad-cidr"),
     pytest.param({"host_baseline_admin_users": []}, "lock everyone out", id="no-admins"),
     pytest.param({"host_baseline_firewall_denied_tcp_ports": [22, 5432]}, "cut SSH off", id="ssh-denied"),
+    pytest.param({"compose_stack_app_instances": 9}, "app", id="plan-over-commits-host"),
+    pytest.param({"postgres_tune_max_connections": 40}, "max_connections", id="pool-needs-more-connections"),
+    pytest.param({"redis_queue_maxmemory_policy": "allkeys-lru"}, "redis_queue_maxmemory_policy", id="queue-may-not-evict"),
     pytest.param(
         {"ansible_connection": "ssh", "ansible_user": "root"},
         "Ansible connects over SSH as 'root'",

@@ -1,0 +1,70 @@
+"""Runs last (it changes settings): a rerun restarts nothing, and changing
+one service's setting restarts (or reloads) only that service."""
+
+from conftest import started_at
+
+CONTAINERS = ("connect_postgres", "connect_pgbouncer", "connect_redis_cache", "connect_redis_queue")
+
+
+def psql(host, sql):
+    return host.check_output(f"docker exec -u postgres connect_postgres psql -X -At -c '{sql}'")
+
+
+def changed_containers(before, after):
+    return sorted(name for name in CONTAINERS if before[name] != after[name])
+
+
+def test_rerun_changes_and_restarts_nothing(host, playbook):
+    before = started_at(host, *CONTAINERS)
+    run = playbook("--tags", "stack")
+    assert run.rc == 0 and run.recap["changed"] == 0, run
+    assert started_at(host, *CONTAINERS) == before
+
+
+def test_reloadable_changes_restart_nothing_but_the_changed_cache(host, playbook):
+    before = started_at(host, *CONTAINERS)
+    run = playbook(
+        "--tags",
+        "stack",
+        extra_vars={
+            "postgres_settings_overrides": {"work_mem": "8MB"},  # reload: PostgreSQL keeps running
+            "pgbouncer_max_client_conn": 400,  # SIGHUP: PgBouncer keeps its clients
+            "redis_cache_maxmemory_policy": "allkeys-lfu",  # new config: only the cache is recreated
+        },
+    )
+    assert run.rc == 0, run
+    assert changed_containers(before, started_at(host, *CONTAINERS)) == ["connect_redis_cache"]
+    assert psql(host, "SHOW work_mem") == "8MB"
+    stats = host.check_output("cat /opt/connect/secrets/pgbouncer_stats_password")
+    config = host.check_output(
+        f"docker exec -e PGPASSWORD={stats} connect_pgbouncer "
+        "psql -X -At -h 127.0.0.1 -p 6432 -U pgbouncer_stats pgbouncer -c 'SHOW CONFIG'"
+    )
+    assert "max_client_conn|400|" in config
+    assert "allkeys-lfu" in host.check_output(
+        "docker exec connect_redis_cache sh -c 'grep maxmemory-policy /usr/local/etc/redis/redis.conf'"
+    )
+
+
+def test_restart_only_setting_restarts_only_postgres(host, playbook):
+    before = started_at(host, *CONTAINERS)
+    run = playbook(
+        "--tags",
+        "stack",
+        extra_vars={
+            "postgres_settings_overrides": {"work_mem": "8MB", "shared_buffers": "256MB"},
+            "pgbouncer_max_client_conn": 400,
+            "redis_cache_maxmemory_policy": "allkeys-lfu",
+        },
+    )
+    assert run.rc == 0, run
+    assert changed_containers(before, started_at(host, *CONTAINERS)) == ["connect_postgres"]
+    assert psql(host, "SHOW shared_buffers") == "256MB"
+
+
+def test_back_to_the_inventory(host, playbook):
+    run = playbook("--tags", "stack")
+    assert run.rc == 0, run
+    assert psql(host, "SHOW work_mem") != "8MB"
+    again = playbook("--tags", "stack")
+    assert again.recap["changed"] == 0, again
