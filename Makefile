@@ -54,14 +54,17 @@ test: lint unit molecule  ## What CI runs: lint, unit tests, every Molecule scen
 	@echo "make test: lint, unit and molecule ($(SCENARIOS)) passed"
 
 demo: setup  ## A local disposable server `connect-demo` converged with site.yml
-	@bash harness/images.sh
+	@bash harness/images.sh probe postgres pgbouncer redis
 	@bash harness/server.sh create $(DEMO) $(DEMO_PORTS)
 	ansible-playbook -i inventories/demo site.yml
+	@echo
+	@docker exec $(DEMO) docker compose -f /opt/connect/docker-compose.production.yml ps --format 'table {{.Name}}\t{{.Status}}'
 	@echo
 	@echo "connect-demo is up:"
 	@echo "  shell:    docker exec -it $(DEMO) bash"
 	@echo "  ansible:  .venv/bin/ansible -i inventories/demo connect_servers -m ping"
 	@echo "  address:  $$(bash harness/server.sh address $(DEMO)) (SSH: ssh -i /var/lib/connect-harness/keys/admin_ed25519 opsadmin@<address>)"
+	@echo "  database: docker exec -it $(DEMO) docker exec -it -u postgres connect_postgres psql -d connect"
 	@echo "  web:      http://127.0.0.1:8080  https://127.0.0.1:8443 (nothing serves there until the edge tier lands)"
 	@echo "  remove:   make demo-destroy"
 

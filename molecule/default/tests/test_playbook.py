@@ -25,6 +25,7 @@ BAD_INPUT = [
     pytest.param({"host_baseline_firewall_denied_tcp_ports": [22, 5432]}, "cut SSH off", id="ssh-denied"),
     pytest.param({"compose_stack_app_instances": 9}, "app", id="plan-over-commits-host"),
     pytest.param({"postgres_tune_max_connections": 40}, "max_connections", id="pool-needs-more-connections"),
+    pytest.param({"postgres_settings_overrides": {"shared_bufers": "1GB"}}, "shared_bufers", id="postgres-rejects-typo"),
     pytest.param({"redis_queue_maxmemory_policy": "allkeys-lru"}, "redis_queue_maxmemory_policy", id="queue-may-not-evict"),
     pytest.param(
         {"ansible_connection": "ssh", "ansible_user": "root"},

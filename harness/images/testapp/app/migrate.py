@@ -1,0 +1,81 @@
+"""Connect test app: database migration command of the app contract.
+
+python3 /app/migrate.py  -- applies the schema through DATABASE_URL (PgBouncer
+in transaction mode is fine: everything runs in one transaction, serialised
+by a transaction-level advisory lock). Idempotent: a second run changes
+nothing. Exit 0 on success, 1 on failure. An image built with BROKEN=migration
+fails with exit 1 before touching the database.
+Test stand-in only; never used in production."""
+
+import sys
+
+import common
+import psycopg2
+from common import BROKEN, VERSION, log
+
+MIGRATIONS = [
+    (
+        "001_items",
+        """
+        CREATE TABLE IF NOT EXISTS items (
+            id         bigserial PRIMARY KEY,
+            name       text        NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now()
+        )""",
+    ),
+    (
+        "002_scrape_results",
+        """
+        CREATE TABLE IF NOT EXISTS scrape_results (
+            id         bigserial PRIMARY KEY,
+            job_id     text        NOT NULL,
+            url        text        NOT NULL,
+            worker     text        NOT NULL,
+            attempts   integer     NOT NULL DEFAULT 1,
+            scraped_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX IF NOT EXISTS scrape_results_job_id_idx ON scrape_results (job_id)""",
+    ),
+]
+
+
+def main():
+    if BROKEN == "migration":
+        log("migrate", "error: broken release (BROKEN=migration): migration aborted, nothing was changed")
+        return 1
+    try:
+        dsn = common.require_env("DATABASE_URL")
+        conn = psycopg2.connect(dsn, connect_timeout=10, application_name="connect-testapp-migrate")
+    except (RuntimeError, psycopg2.Error) as exc:
+        log("migrate", f"error: cannot connect: {common.safe_error(exc)}")
+        return 1
+    applied = []
+    try:
+        with conn, conn.cursor() as cur:  # one transaction: all or nothing
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext('connect:migrate'))")
+            cur.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
+                               version     text PRIMARY KEY,
+                               app_version text NOT NULL,
+                               applied_at  timestamptz NOT NULL DEFAULT now())""")
+            cur.execute("SELECT version FROM schema_migrations")
+            done = {r[0] for r in cur.fetchall()}
+            for version, sql in MIGRATIONS:
+                if version in done:
+                    continue
+                cur.execute(sql)
+                cur.execute("INSERT INTO schema_migrations (version, app_version) VALUES (%s, %s)", (version, VERSION))
+                applied.append(version)
+    except psycopg2.Error as exc:
+        log("migrate", f"error: {common.safe_error(exc)}; rolled back")
+        return 1
+    finally:
+        conn.close()
+    if applied:
+        log("migrate", "applied: " + ", ".join(applied), version=VERSION)
+    else:
+        log("migrate", "schema up to date; nothing to do", version=VERSION)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The shipped inventories are coherent: production reproduces the seed's
+§4.4 postgresql.conf and its §2.2 plan fits the host, base and peak."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible_collections.connect.platform.plugins.module_utils._capacity import CapacityError, capacity_plan
+from ansible_collections.connect.platform.plugins.module_utils._pgtune import pg_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+PROD = yaml.safe_load((ROOT / "inventories/production/group_vars/connect_servers/main.yml").read_text())
+HARNESS = yaml.safe_load((ROOT / "inventories/demo/group_vars/connect_servers/harness.yml").read_text())
+STACK = yaml.safe_load((ROOT / "roles/compose_stack/defaults/main.yml").read_text())
+POSTGRES = yaml.safe_load((ROOT / "roles/postgres/defaults/main.yml").read_text())
+
+# Seed §4.4, every line.
+SEED_POSTGRESQL_CONF = {
+    "shared_buffers": "8GB",
+    "effective_cache_size": "24GB",
+    "work_mem": "64MB",
+    "maintenance_work_mem": "2GB",
+    "random_page_cost": "1.1",
+    "effective_io_concurrency": "256",
+    "max_wal_size": "8GB",
+    "checkpoint_completion_target": "0.9",
+    "max_connections": "100",
+    "log_min_duration_statement": "1000",
+    "log_checkpoints": "on",
+    "log_connections": "on",
+    "log_disconnections": "on",
+}
+
+
+def production_settings():
+    resources = STACK["compose_stack_resources"]["postgres"]
+    return pg_settings(
+        resources["mem_limit"],
+        cpus=resources["cpus"],
+        db_type=PROD["postgres_tune_db_type"],
+        storage=PROD["postgres_tune_storage"],
+        max_connections=PROD["postgres_tune_max_connections"],
+        pg_version=15,
+        pgbouncer_pool_size=PROD["pgbouncer_default_pool_size"],
+        pgbouncer_reserve_pool_size=PROD["pgbouncer_reserve_pool_size"],
+        overrides={**PROD["postgres_settings_overrides"], **POSTGRES["postgres_required_settings"]},
+    )
+
+
+@pytest.mark.parametrize(("name", "value"), SEED_POSTGRESQL_CONF.items())
+def test_production_postgresql_conf_is_the_seeds(name, value):
+    assert production_settings()[name] == value
+
+
+@pytest.mark.parametrize("instances", [2, 3])
+def test_production_plan_fits_the_host_base_and_peak(instances):
+    resources = dict(STACK["compose_stack_resources"])
+    resources["app"] = {**resources["app"], "replicas": instances}
+    plan = capacity_plan(
+        resources,
+        host_cpus=PROD["compose_stack_host_cpus"],
+        host_memory="128g",
+        max_cpu_percent=PROD["compose_stack_max_cpu_percent"],
+        max_memory_percent=STACK["compose_stack_max_memory_percent"],
+    )
+    assert plan["totals"]["cpus"] == {2: 13.0, 3: 16.0}[instances]
+
+
+def test_a_fourth_app_instance_overcommits_production():
+    resources = dict(STACK["compose_stack_resources"])
+    resources["app"] = {**resources["app"], "replicas": 4}
+    with pytest.raises(CapacityError, match="app"):
+        capacity_plan(resources, host_cpus=16, host_memory="128g", max_cpu_percent=100)
+
+
+def test_harness_plan_fits_a_two_core_machine():
+    resources = dict(HARNESS["compose_stack_resources"])
+    resources["app"] = {**resources["app"], "replicas": 3}
+    plan = capacity_plan(resources, host_cpus=2, host_memory="24g", max_cpu_percent=100, max_memory_percent=90)
+    assert plan["totals"]["cpus"] <= 2
