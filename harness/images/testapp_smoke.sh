@@ -203,6 +203,9 @@ check "migrate v1: tables items, scrape_results exist" "items|scrape_results" \
   "$(psql_pg "SELECT to_regclass('public.items')")|$(psql_pg "SELECT to_regclass('public.scrape_results')")"
 out=$(migrate v1)
 check_re "migrate v1 again: idempotent, exit 0" 'up to date.*exit=0' "$(tr '\n' ' ' <<<"$out")"
+out=$(timeout 60 docker run --rm --network "$net" --env-file "$work/app.env" \
+  -e DIRECT_URL="postgres://connect:$pg_password@postgres:5432/connect" "$app_repo:v1" python3 /app/migrate.py 2>&1; echo "exit=$?")
+check_re "migrate v1 with DIRECT_URL (straight to postgres:5432): exit 0" 'up to date.*exit=0' "$(tr '\n' ' ' <<<"$out")"
 out=$(migrate v4-broken-migration)
 check_re "migrate v4-broken-migration: exit 1" 'BROKEN=migration.*exit=1' "$(tr '\n' ' ' <<<"$out")"
 check "migrate v4-broken-migration: changed nothing" "2" "$(psql_pg 'SELECT count(*) FROM schema_migrations')"

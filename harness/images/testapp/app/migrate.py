@@ -1,12 +1,13 @@
 """Connect test app: database migration command of the app contract.
 
-python3 /app/migrate.py  -- applies the schema through DATABASE_URL (PgBouncer
-in transaction mode is fine: everything runs in one transaction, serialised
-by a transaction-level advisory lock). Idempotent: a second run changes
+python3 /app/migrate.py  -- applies the schema through DIRECT_URL if set, else
+DATABASE_URL (PgBouncer in transaction mode is fine: everything runs in one
+transaction, serialised by a transaction-level advisory lock). Idempotent: a second run changes
 nothing. Exit 0 on success, 1 on failure. An image built with BROKEN=migration
 fails with exit 1 before touching the database.
 Test stand-in only; never used in production."""
 
+import os
 import sys
 
 import common
@@ -44,7 +45,8 @@ def main():
         log("migrate", "error: broken release (BROKEN=migration): migration aborted, nothing was changed")
         return 1
     try:
-        dsn = common.require_env("DATABASE_URL")
+        # DIRECT_URL (straight to PostgreSQL, as Prisma's directUrl) wins if set.
+        dsn = os.environ.get("DIRECT_URL") or common.require_env("DATABASE_URL")
         conn = psycopg2.connect(dsn, connect_timeout=10, application_name="connect-testapp-migrate")
     except (RuntimeError, psycopg2.Error) as exc:
         log("migrate", f"error: cannot connect: {common.safe_error(exc)}")
