@@ -137,3 +137,49 @@ def test_fail2ban_guards_sshd(host):
 
 def test_journald_capped(host):
     assert "SystemMaxUse=2G" in host.check_output("systemd-analyze cat-config systemd/journald.conf")
+
+
+SSH_OPTIONS = [
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "ConnectTimeout=5",
+]
+ADMIN_KEY = "/var/lib/connect-harness/keys/admin_ed25519"
+
+
+def _ssh(*args):
+    import subprocess
+    import time
+
+    from conftest import server_address
+
+    cmd = ["ssh", *SSH_OPTIONS, *args[:-1], server_address(), args[-1]]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    if "Connection refused" in result.stderr:
+        # UFW's rate limit on SSH (6 connections in 30 s) rejects for a while.
+        time.sleep(31)
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    return result
+
+
+def test_admin_logs_in_over_ssh_and_sudoes():
+    # From outside the server, as an operator would after hardening.
+    result = _ssh("-i", ADMIN_KEY, "-l", "opsadmin", "sudo -n id -u")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("-i", ADMIN_KEY, "-l", "root"), ("-o", "PubkeyAuthentication=no", "-l", "opsadmin")],
+    ids=["root-with-key", "password"],
+)
+def test_root_and_passwords_are_refused(args):
+    result = _ssh(*args, "true")
+    assert result.returncode == 255
+    assert "Permission denied" in result.stderr
