@@ -54,7 +54,7 @@ test: lint unit molecule  ## What CI runs: lint, unit tests, every Molecule scen
 	@echo "make test: lint, unit and molecule ($(SCENARIOS)) passed"
 
 demo: setup  ## A local disposable server `connect-demo` converged with site.yml
-	@bash harness/images.sh probe postgres pgbouncer redis
+	@bash harness/images.sh probe postgres pgbouncer redis testapp nginx
 	@bash harness/server.sh create $(DEMO) $(DEMO_PORTS)
 	ansible-playbook -i inventories/demo site.yml
 	@echo

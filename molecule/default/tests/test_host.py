@@ -81,7 +81,7 @@ def test_ufw_policy_and_rules(host):
         ("/opt/connect/backups/audit-logs", "root", "root", 0o700),
         ("/opt/connect/backups/financial", "root", "root", 0o700),
         ("/opt/connect/scripts", "root", "root", 0o750),
-        ("/opt/connect/.env.production", "root", "root", 0o600),
+        ("/opt/connect/.env.production", "connect", "connect", 0o600),
     ],
 )
 def test_layout(host, path, owner, group, mode):

@@ -32,11 +32,26 @@ INSTANCE = os.environ.get("INSTANCE") or socket.gethostname()
 NODE_ENV = os.environ.get("NODE_ENV", "production")
 
 
+# LOG_DIR (optional): also append every line to $LOG_DIR/<component>.log,
+# for hosts that keep app logs in files (the app role mounts
+# /opt/connect/logs/<instance> there). Best effort: a full or read-only
+# directory never stops the app.
+LOG_DIR = os.environ.get("LOG_DIR", "")
+_LOG_LOCK = threading.Lock()
+
+
 def log(component, msg, **fields):
     """One line per event on stdout: time, component, instance, message, k=v."""
     extra = "".join(f" {k}={v}" for k, v in fields.items())
-    sys.stdout.write(f"{now_iso()} [{component}] {INSTANCE} {msg}{extra}\n")
+    line = f"{now_iso()} [{component}] {INSTANCE} {msg}{extra}\n"
+    sys.stdout.write(line)
     sys.stdout.flush()
+    if LOG_DIR:
+        try:
+            with _LOG_LOCK, open(os.path.join(LOG_DIR, f"{component}.log"), "a", encoding="utf-8") as fh:
+                fh.write(line)
+        except OSError:
+            pass
 
 
 def now_iso():
