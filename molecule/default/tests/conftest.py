@@ -99,3 +99,90 @@ def playbook():
         return PlaybookRun(subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=PROJECT, timeout=900))
 
     return run
+
+
+# --- the edge: nginx as a user reaches it, through ports published on 127.0.0.1 ---
+EDGE_HTTPS = os.environ.get("CONNECT_TEST_HTTPS", "https://127.0.0.1:18443")
+EDGE_HTTP = os.environ.get("CONNECT_TEST_HTTP", "http://127.0.0.1:18080")
+LOADGEN = PROJECT / "benchmarks" / "loadgen.py"
+
+
+class Answer:
+    def __init__(self, status: int, headers: dict, body: bytes):
+        self.status = status
+        self.headers = {k.lower(): v for k, v in headers.items()}
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"Answer({self.status}, {self.headers}, {self.body[:300]!r})"
+
+
+def edge(path: str, method: str = "GET", body=None, headers: dict | None = None, base: str = EDGE_HTTPS, timeout: float = 15) -> Answer:
+    """One request to nginx (self-signed certificate: not verified here; the
+    TLS checks look at the handshake itself). Redirects are not followed."""
+    import http.client
+    import ssl
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base)
+    if url.scheme == "https":
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection(url.hostname, url.port, timeout=timeout, context=ctx)
+    else:
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=timeout)
+    data = json.dumps(body).encode() if body is not None else None
+    hdrs = {"Content-Type": "application/json"} if data is not None else {}
+    hdrs.update(headers or {})
+    try:
+        conn.request(method, path, body=data, headers=hdrs)
+        resp = conn.getresponse()
+        return Answer(resp.status, dict(resp.getheaders()), resp.read())
+    finally:
+        conn.close()
+
+
+def loadgen(*args: str, duration: float, background: bool = False, stop_file: bool = False):
+    """Run benchmarks/loadgen.py against the edge; returns its JSON summary
+    (or, with `background`, the Popen: its summary comes from
+    loadgen_result(); with `stop_file`, proc.stop() ends it early)."""
+    import tempfile
+
+    out = Path(tempfile.mkstemp(prefix="loadgen-", suffix=".json")[1])
+    cmd = [sys.executable, str(LOADGEN), "--url", EDGE_HTTPS, "--insecure", "--duration", str(duration), "--json", str(out), *args]
+    if stop_file:
+        stop = Path(tempfile.mkdtemp(prefix="loadgen-")) / "stop"
+        cmd += ["--stop-file", str(stop)]
+    if background:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc.json_path = out
+        if stop_file:
+            proc.stop = stop.touch
+        return proc
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120)
+    assert proc.returncode in (0, 1), proc.stderr
+    print(proc.stderr)
+    return json.loads(out.read_text())
+
+
+def loadgen_result(proc) -> dict:
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode in (0, 1), err
+    print(err)
+    return json.loads(proc.json_path.read_text())
+
+
+def wait_healthy(host, container: str, timeout: int = 120) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = host.run("docker inspect -f '{{.State.Health.Status}}' " + container).stdout.strip()
+        if status == "healthy":
+            return
+        time.sleep(1)
+    raise AssertionError(f"{container} not healthy within {timeout} s (last: {status})")
