@@ -231,6 +231,12 @@ def build_parser():
         "(N simulated clients behind a trusted proxy; default 0 = no header)",
     )
     p.add_argument("--allow-429", action="store_true", help="a 429 answer is counted as rate_limited but not as failed")
+    p.add_argument(
+        "--no-retry",
+        dest="retry_reused",
+        action="store_false",
+        help="do not resend a request whose reused keep-alive connection closed before any answer byte (browsers do; default: resend once)",
+    )
     p.add_argument("--stop-file", metavar="PATH", help="stop early once PATH exists (checked every 0.1 s; must not exist at start)")
     p.add_argument("--json", metavar="FILE", help="write the JSON summary to FILE instead of stdout")
     p.add_argument("--records", metavar="FILE", help="write one JSON line per request to FILE")
@@ -287,6 +293,7 @@ class Config:
             raise UsageError("--client-ips and --header 'X-Forwarded-For: ...' exclude each other")
         self.client_ips = args.client_ips
         self.allow_429 = args.allow_429
+        self.retry_reused = args.retry_reused
         self.stop_file = args.stop_file
         if self.stop_file and os.path.exists(self.stop_file):
             raise UsageError(f"--stop-file {self.stop_file} already exists; remove it first (it would stop the run at once)")
@@ -322,6 +329,7 @@ class Config:
             "timeout": self.timeout,
             "client_ips": self.client_ips,
             "allow_429": self.allow_429,
+            "retry_reused": self.retry_reused,
         }
 
 
@@ -359,7 +367,7 @@ class Plan:
 
 
 class Record:
-    __slots__ = ("index", "kind", "method", "path", "start", "end", "status", "outcome", "version", "instance", "error")
+    __slots__ = ("index", "kind", "method", "path", "start", "end", "status", "outcome", "version", "instance", "error", "retried")
 
     def __init__(self, index, kind, method, path, start):
         self.index = index
@@ -373,6 +381,7 @@ class Record:
         self.version = None
         self.instance = None
         self.error = None
+        self.retried = False
 
     def as_dict(self, clock):
         return {
@@ -386,6 +395,7 @@ class Record:
             "version": self.version,
             "instance": self.instance,
             "error": self.error,
+            "retried": self.retried,
         }
 
 
@@ -480,7 +490,26 @@ class Client:
         return self.conn
 
     def execute(self, rec, method, path, body, headers):
-        """Send one request; fill rec.status/outcome/version/instance/error/end."""
+        """Send one request; fill rec.status/outcome/version/instance/error/end.
+
+        Like browsers (Chromium's ShouldResendRequest) and urllib3, a request
+        on a REUSED keep-alive connection that the server closed before a
+        single byte of the answer came back is sent again, once, on a new
+        connection: the server closed an idle connection (an nginx reload
+        does) as the request was on its way, so it never saw it. Counted
+        as `retried_on_reused`, per request in the records; --no-retry makes
+        it a failure instead."""
+        for attempt in (1, 2):
+            reused = self.conn is not None and self.conn.sock is not None
+            retry = self._attempt(rec, method, path, body, headers)
+            if not (retry and reused and attempt == 1 and self.cfg.retry_reused):
+                return
+            self.stats.add("retried_on_reused")
+            rec.retried = True
+
+    def _attempt(self, rec, method, path, body, headers):
+        """One try; True when the connection closed before any answer byte."""
+        rec.status = rec.error = rec.version = rec.instance = None
         stage = "connect"
         try:
             conn = self._connection()
@@ -488,6 +517,7 @@ class Client:
             conn.request(method, path, body=body, headers=headers)
             stage = "recv"
             resp = conn.getresponse()
+            stage = "body"
             data = resp.read()
             rec.end = time.monotonic()
             rec.status = resp.status
@@ -505,11 +535,16 @@ class Client:
             if rec.outcome != "ok":
                 snippet = data[:120].decode("utf-8", "replace").replace("\n", " ")
                 rec.error = f"HTTP {resp.status} {resp.reason}: {snippet}".strip()
+            return False
         except Exception as exc:  # noqa: BLE001 - every failure is classified, none escapes the worker
             rec.end = time.monotonic()
-            rec.outcome = classify_error(exc, stage)
+            rec.outcome = classify_error(exc, "recv" if stage == "body" else stage)
             rec.error = f"{stage}: {describe_error(exc)}"
             self.close()
+            closed_before_answer = stage in ("send", "recv") and isinstance(
+                exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+            )
+            return closed_before_answer
 
 
 class Stats:
@@ -517,7 +552,7 @@ class Stats:
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.counts = {"opened": 0, "stale_discarded": 0}
+        self.counts = {"opened": 0, "stale_discarded": 0, "retried_on_reused": 0}
 
     def add(self, key):
         with self.lock:
@@ -872,7 +907,8 @@ def human_summary(s):
         "  outcomes: " + " ".join(f"{k}={v}" for k, v in s["outcomes"].items() if v or k == "ok"),
         "  latency of ok answers, ms: "
         + " ".join(f"{k} {ms(s['latency_ms'][k])}" for k in ("p50", "p90", "p99", "max"))
-        + f"; connections opened {s['connections']['opened']}, stale discarded {s['connections']['stale_discarded']}",
+        + f"; connections opened {s['connections']['opened']}, stale discarded {s['connections']['stale_discarded']}"
+        + f", resent after a reused connection closed {s['connections']['retried_on_reused']}",
     ]
     if s["requests"] == 0:
         lines.append("  warning: no request was issued")

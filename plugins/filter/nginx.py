@@ -17,6 +17,15 @@ from ansible_collections.connect.platform.plugins.module_utils._upstream import 
 
 def nginx_upstream(servers, *, name="connect_app", port=3001, keepalive=32, keepalive_timeout=4, max_fails=1, fail_timeout=5):
     """The upstream block over the app services (see nginx_upstream.yml)."""
+    for key, value in (
+        ("port", port),
+        ("keepalive", keepalive),
+        ("keepalive_timeout", keepalive_timeout),
+        ("max_fails", max_fails),
+        ("fail_timeout", fail_timeout),
+    ):
+        if isinstance(value, bool):
+            raise AnsibleFilterError(f"nginx_upstream: {key} must be a number, got {value!r}")
     try:
         return render_upstream(
             list(servers) if not isinstance(servers, str) else servers,

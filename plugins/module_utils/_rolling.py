@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: connect.platform contributors
 # Apache License 2.0 (see galaxy.yml)
 """Decision logic of the ``rolling_restart`` module, free of Docker.
@@ -105,6 +104,8 @@ class Rollout:
                 reason = "not running"
             elif inst["image_id"] != self._new_id:
                 reason = "new image"
+            elif inst.get("health") == "unhealthy":
+                reason = "unhealthy"
             elif self.b.config_differs(svc):
                 reason = "new configuration"
             elif self.p["force"]:
@@ -141,7 +142,9 @@ class Rollout:
             if previous is not None:
                 self.b.write_upstream(previous)
                 self._rotation = servers_in(previous)
-            raise RolloutError(f"nginx -t rejected the upstream {natural_order(servers)}: {output.strip()}; the previous upstream is back", self.result())
+            raise RolloutError(
+                f"nginx -t rejected the upstream {natural_order(servers)}: {output.strip()}; the previous upstream is back", self.result()
+            )
         old = self.b.nginx_workers()
         start = self.b.monotonic()
         self.b.nginx_reload()
@@ -154,7 +157,10 @@ class Rollout:
             return round(self.b.monotonic() - start, 2)
         while self.b.nginx_workers() & old:
             if self.b.monotonic() - start > self.p["drain_timeout"]:
-                self.warnings.append(f"nginx workers still held requests after the {self.p['drain_timeout']} s drain timeout; the app's own SIGTERM drain finishes them")
+                self.warnings.append(
+                    f"nginx workers still held requests after the {self.p['drain_timeout']} s drain timeout; "
+                    "the app's own SIGTERM drain finishes them"
+                )
                 break
             self.b.sleep(0.25)
         return round(self.b.monotonic() - start, 2)
@@ -192,6 +198,7 @@ class Rollout:
     def _wait_healthy(self, svc, expected_version):
         start = self.b.monotonic()
         reason = "no answer yet"
+        wrong_version = 0
         while True:
             probe = self.b.probe(svc)
             ok, reason = self._healthy(probe, expected_version)
@@ -200,7 +207,12 @@ class Rollout:
             if not probe.get("running") and probe.get("exited"):
                 raise _InstanceFailed(f"{svc} exited during start-up ({probe.get('detail')})")
             if probe.get("health") == "unhealthy":
-                raise _InstanceFailed(f"{svc}: Docker reports unhealthy ({reason})")
+                raise _InstanceFailed(f"{svc}: Docker reports it unhealthy (last health answer: {probe.get('detail')})")
+            # Healthy but another version: the image is not the release; it will not change by waiting.
+            http = probe.get("http") or {}
+            wrong_version = wrong_version + 1 if http.get("status") == "healthy" and expected_version else 0
+            if wrong_version >= 5:
+                raise _InstanceFailed(f"{svc}: {reason}")
             if self.b.monotonic() - start > self.p["health_timeout"]:
                 raise _InstanceFailed(f"{svc} was not healthy within {self.p['health_timeout']} s: {reason}")
             self.b.sleep(self.p["poll_interval"])
@@ -217,7 +229,7 @@ class Rollout:
     # -- the rollout -----------------------------------------------------
     def run(self):
         todo, retire = self.plan()
-        rotation = self._rotation_now()
+        self._rotation_now()
         desired = list(self.p["services"])
         upstream_stale = self.b.upstream_dir_exists() and self.b.read_upstream() != self._upstream_text(desired)
         move_tags = self.p["release_image"] is not None and self.b.image_id(self.p["image"]) != self._new_id
@@ -251,12 +263,13 @@ class Rollout:
                 rec["watch_s"] = self._watch(svc, self.p["expected_version"])
                 rec["action"] = "recreated"
                 done.append(svc)
-            except RolloutError:
-                raise
-            except Exception as exc:  # noqa: BLE001 -- any failure of the backend rolls this release back
+            except Exception as exc:  # noqa: BLE001 -- any failure (nginx, Docker, health) rolls this release back
+                why = exc.msg if isinstance(exc, RolloutError) else str(exc)
                 rec["action"] = "failed"
-                rec["error"] = str(exc)
-                self._fail(str(exc), done + [svc])
+                rec["error"] = why
+                for later in todo[todo.index(svc) + 1 :]:
+                    self._record(later, action="not started")
+                self._fail(why, done + [svc])
         for svc in retire:
             rec = self._record(svc)
             rec["drain_s"] = self._take_out(svc)
@@ -271,9 +284,15 @@ class Rollout:
         back into rotation, and stop."""
         if self._old_id is None:
             # A configuration change cannot be undone here (the file is the
-            # inventory's); keep the broken instance out of rotation.
-            serving = self._serving()
-            raise RolloutError(f"{why}. The instance stays out of rotation; serving now: {serving}", self.result())
+            # inventory's); take the broken instance out of rotation.
+            failed = touched[-1]
+            try:
+                self._take_out(failed)
+                kept_out = failed not in (self._rotation or [])
+            except Exception:  # noqa: BLE001 -- report below what serves
+                kept_out = False
+            where = f"{failed} is out of rotation" if kept_out else f"{failed} could not be taken out of rotation"
+            raise RolloutError(f"{why}. {where}; serving now: {self._serving()}", self.result())
         self.b.tag(self._old_id, self.p["image"])
         if self._old_previous_id and self.p["previous_image"]:
             self.b.tag(self._old_previous_id, self.p["previous_image"])

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: connect.platform contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The nginx upstream of the app instances, rendered in ONE place.
@@ -15,7 +14,7 @@ import re
 
 __all__ = ["UpstreamError", "render_upstream", "servers_in"]
 
-_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 _HEADER = "# Managed by connect.platform (nginx role and rolling_restart module): do not edit.\n"
 
 
@@ -42,17 +41,22 @@ def render_upstream(servers, name="connect_app", port=3001, keepalive=32, keepal
         raise UpstreamError("an upstream needs at least one server; refusing to take the last instance out of rotation")
     seen = set()
     for server in servers:
-        if not isinstance(server, str) or not _NAME.match(server):
+        if not isinstance(server, str) or not _NAME.fullmatch(server):
             raise UpstreamError(f"server {server!r} is not a Compose service name (lower case letters, digits, '-' or '_')")
         if server in seen:
             raise UpstreamError(f"server {server!r} is listed twice")
         seen.add(server)
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise UpstreamError(f"upstream name {name!r} is not valid")
     _positive_int(port, "port")
     if port > 65535:
         raise UpstreamError(f"port must be at most 65535, got {port}")
-    for value, what in ((keepalive, "keepalive"), (keepalive_timeout, "keepalive_timeout"), (max_fails, "max_fails"), (fail_timeout, "fail_timeout")):
+    for value, what in (
+        (keepalive, "keepalive"),
+        (keepalive_timeout, "keepalive_timeout"),
+        (max_fails, "max_fails"),
+        (fail_timeout, "fail_timeout"),
+    ):
         _positive_int(value, what)
     lines = [_HEADER, f"upstream {name} {{\n"]
     lines += [f"    server {s}:{port} max_fails={max_fails} fail_timeout={fail_timeout}s;\n" for s in servers]

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: (c) 2025, Connect platform operations
 # Apache License 2.0 (see galaxy.yml)
 
@@ -176,8 +175,11 @@ instances:
   elements: dict
   contains:
     service: {description: Compose service, type: str}
-    action: {description: "unchanged, recreate (check mode), recreated, retire (check mode), retired, failed, rolled_back or failed_rolled_back", type: str}
-    reason: {description: "Why it changed: missing, not running, new image, new configuration, forced, retired", type: str}
+    action:
+      description: "unchanged, recreate (check mode), recreated, retire (check mode), retired, failed, not started,
+        rolled_back or failed_rolled_back"
+      type: str
+    reason: {description: "Why it changed: missing, not running, new image, unhealthy, new configuration, forced, retired", type: str}
     image_before: {description: Image id before, type: str}
     version: {description: Version its health endpoint reported after the restart, type: str}
     drain_s: {description: Seconds from the reload that took it out of rotation until nginx's old workers had finished, type: float}
@@ -186,7 +188,8 @@ instances:
     watch_s: {description: Seconds it was watched after rejoining, type: float}
     error: {description: What failed, type: str}
   sample:
-    - {service: app1, action: recreated, reason: new image, drain_s: 5.3, recreate_s: 1.2, boot_to_healthy_s: 3.1, watch_s: 10.0, version: v2}
+    - {service: app1, action: recreated, reason: new image, drain_s: 5.3, recreate_s: 1.2,
+       boot_to_healthy_s: 3.1, watch_s: 10.0, version: v2}
 rotation:
   description: The services in nginx's upstream at the end, or null when there is no nginx configuration yet.
   returned: always
@@ -235,7 +238,16 @@ class DockerBackend:
         self.c = client
         p = module.params
         self.project = p["project_name"]
-        self.compose = ["docker", "compose", "--project-directory", p["project_dir"], "-f", os.path.join(p["project_dir"], p["project_file"]), "-p", self.project]
+        self.compose = [
+            "docker",
+            "compose",
+            "--project-directory",
+            p["project_dir"],
+            "-f",
+            os.path.join(p["project_dir"], p["project_file"]),
+            "-p",
+            self.project,
+        ]
         self.upstream_file = p["upstream"]["file"]
         self.health_command = p["health_command"]
         self.nginx = p["nginx_container"]
@@ -395,7 +407,9 @@ def main():
             release_image=dict(type="str"),
             previous_image=dict(type="str"),
             expected_version=dict(type="str"),
-            health_command=dict(type="list", elements="str", default=["curl", "-sS", "--max-time", "4", "http://127.0.0.1:3001/api/health"]),
+            health_command=dict(
+                type="list", elements="str", default=["curl", "-sS", "--max-time", "4", "http://127.0.0.1:3001/api/health"]
+            ),
             nginx_container=dict(type="str", default="connect_nginx"),
             upstream=dict(type="dict", required=True, options=upstream_spec),
             drain_timeout=dict(type="int", default=40),
@@ -431,7 +445,7 @@ def main():
         result = rollout.run()
     except RolloutError as exc:
         module.fail_json(msg=exc.msg, **exc.result)
-    except (RuntimeError, docker.errors.APIError, OSError) as exc:
+    except (RuntimeError, ValueError, docker.errors.APIError, OSError) as exc:
         module.fail_json(msg=f"rolling restart stopped: {exc}", **rollout.result())
     for warning in result.pop("warnings", []):
         module.warn(warning)

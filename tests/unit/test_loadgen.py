@@ -152,11 +152,12 @@ def app():
 def run(tmp_path):
     """Run loadgen.main in-process; (exit status, JSON summary, list of records)."""
 
-    def go(*args):
+    def go(*args, retry=False):
         out, recs = tmp_path / "summary.json", tmp_path / "records.jsonl"
         for f in (out, recs):
             f.unlink(missing_ok=True)
-        rc = loadgen.main([*map(str, args), "--json", str(out), "--records", str(recs)])
+        extra = [] if retry else ["--no-retry"]
+        rc = loadgen.main([*map(str, args), *extra, "--json", str(out), "--records", str(recs)])
         summary = json.loads(out.read_text()) if out.exists() else None
         records = [json.loads(line) for line in recs.read_text().splitlines()] if recs.exists() else None
         return rc, summary, records
@@ -193,7 +194,7 @@ def assert_consistent(summary, records):
         for outcome in loadgen.OUTCOMES:
             assert sum(r["outcome"] == outcome for r in records) == summary["outcomes"][outcome]
         for r in records:
-            assert set(r) == {"kind", "method", "path", "start", "end", "status", "outcome", "version", "instance", "error"}
+            assert set(r) == {"kind", "method", "path", "start", "end", "status", "outcome", "version", "instance", "error", "retried"}
             assert r["end"] >= r["start"]
             assert (r["error"] is None) == (r["outcome"] == "ok")
         assert sum(v for v in summary["versions"].values()) == sum(r["version"] is not None for r in records)
@@ -324,6 +325,23 @@ def test_http_and_connection_outcomes(app, run):
     assert any("-> http_5xx (500)" in e for e in s["errors_sample"])
     # after each reset the next request reconnected and succeeded
     assert s["connections"]["opened"] >= 5
+
+
+def test_a_reused_connection_closed_before_any_answer_is_resent_once(app, run):
+    # Every second request finds its (reused) connection closed without an
+    # answer, as when nginx's reload closes idle keep-alive connections.
+    app.state.pattern = ["ok", "reset"]
+    rc, s, records = run("--url", app.url, "--concurrency", 1, "--duration", 20, "--max-requests", 6, "--mix", "get=1", retry=True)
+    assert rc == 0, s["errors_sample"]
+    assert s["outcomes"]["ok"] == 6 and s["failed"] == 0
+    assert s["connections"]["retried_on_reused"] == 5
+    assert [r["retried"] for r in records] == [False] + [True] * 5
+    assert_consistent(s, records)
+    # A cut-off answer (bytes already came back) is never resent.
+    app.state.pattern = ["ok", "truncate"]
+    app.state.count = 0
+    rc, s, records = run("--url", app.url, "--concurrency", 1, "--duration", 20, "--max-requests", 4, "--mix", "get=1", retry=True)
+    assert rc == 1 and s["connections"]["retried_on_reused"] == 0 and s["outcomes"]["reset"] == 2
 
 
 def test_ipv6_loopback(run):

@@ -176,7 +176,7 @@ def test_acme_challenge_is_served_over_plain_http(host):
         ans = edge(f"/.well-known/acme-challenge/{token}", base=EDGE_HTTP)
         assert ans.status == 200 and ans.body.decode().strip() == f"{token}-proof"
     finally:
-        host.run(f"rm -rf /opt/connect/data/acme/.well-known")
+        host.run("rm -rf /opt/connect/data/acme/.well-known")
 
 
 def test_large_uploads_up_to_100m_reach_the_app(host):
@@ -319,7 +319,12 @@ def test_the_11th_auth_request_within_a_minute_gets_429(host):
     assert 429 not in statuses[:10], statuses
     assert statuses[10] == 429, statuses
     # A spoofed client address from an untrusted peer changes nothing.
-    spoofed = edge("/api/auth/login", "POST", {"email": "a@example.kr", "password": "x"}, headers={"CF-Connecting-IP": "203.0.113.7", "X-Forwarded-For": "203.0.113.7"})
+    spoofed = edge(
+        "/api/auth/login",
+        "POST",
+        {"email": "a@example.kr", "password": "x"},
+        headers={"CF-Connecting-IP": "203.0.113.7", "X-Forwarded-For": "203.0.113.7"},
+    )
     assert spoofed.status == 429
     # Other endpoints are not held by the auth limit.
     assert edge("/api/health").status == 200

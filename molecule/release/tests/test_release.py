@@ -1,0 +1,153 @@
+"""Releases under load (issue 6): deploy.yml and rollback.yml while
+benchmarks/release_under_load.py keeps an open-loop load of GET, POST and
+slow (5 s) requests on nginx's published port. The tests run in file order,
+each from the state the previous one left."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import EDGE_HTTPS, INVENTORY, PROJECT, SERVER, edge, started_at
+
+APPS = ["connect_app1", "connect_app2"]
+IMAGE = "{{ connect_harness_registry }}/connect-harness/testapp:%s"
+
+
+def release(*extra: str, playbook: str = "deploy.yml", expect_failure: bool = False, mix: str = "get=50,post=25,slow=10,health=15") -> dict:
+    cmd = [
+        sys.executable, str(PROJECT / "benchmarks" / "release_under_load.py"),
+        "--server", SERVER, "--inventory", str(INVENTORY), "--url", EDGE_HTTPS,
+        "--playbook", playbook, "--rate", "60", "--mix", mix,
+    ]  # fmt: skip
+    for ev in extra:
+        cmd += ["-e", ev]
+    if expect_failure:
+        cmd.append("--expect-failure")
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=PROJECT, timeout=1200)
+    print(proc.stderr[-6000:])
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 0, (proc.returncode, report.get("deploy_log"), proc.stderr[-3000:])
+    return report
+
+
+def db_checksum(host) -> str:
+    return host.check_output("docker exec -u postgres connect_postgres pg_dump connect | grep -v '^--' | sha256sum | cut -c1-64")
+
+
+def current_image(host) -> str:
+    return host.check_output("docker image inspect -f '{{.Id}}' connect-app:current")
+
+
+def assert_no_failed_request(report: dict) -> None:
+    load = report["load"]
+    # At least 50 requests/s for the whole run, every one answered 2xx.
+    assert load["rps_achieved"] >= 50, load
+    assert load["failed"] == 0, load["errors_sample"]
+    assert load["outcomes"]["ok"] == load["requests"], load["outcomes"]
+
+
+def test_v1_serves_before_the_first_release(host):
+    assert edge("/api/health").json()["version"] == "v1"
+
+
+def test_deploy_v1_to_v2_under_load_fails_no_request(host):
+    report = release("release_image=" + IMAGE % "v2")
+    assert report["playbook_rc"] == 0, report["playbook_tail"]
+    assert_no_failed_request(report)
+    # Every answer to a request started after the deploy reports v2.
+    assert set(report["versions_after_playbook"]) == {"v2"}, report["versions_after_playbook"]
+    assert set(report["load"]["versions"]) == {"v1", "v2"}
+    entry = report["deploy_log"]
+    assert entry["result"] == "succeeded" and entry["version"] == "v2" and entry["action"] == "deploy"
+    assert [i["service"] for i in entry["instances"] if i["action"] == "recreated"] == ["app1", "app2"]
+    for inst in entry["instances"]:
+        assert inst["boot_to_healthy_s"] > 0 and inst["drain_s"] >= 0 and inst["version"] == "v2", inst
+    tags = host.check_output("docker image ls connect-app --format '{{.Tag}}'").split()
+    assert "previous" in tags and "current" in tags and any(t[:8].isdigit() for t in tags), tags
+    dumps = host.check_output("ls /opt/connect/backups/postgres").split()
+    assert any(d.startswith("pre-deploy-") for d in dumps), dumps
+    assert host.file("/opt/connect/backups/postgres/" + next(d for d in dumps if d.startswith("pre-deploy-"))).mode == 0o600
+
+
+def test_deploying_the_running_version_changes_nothing(host, playbook):
+    before = started_at(host, *APPS, "connect_scraper", "connect_nginx")
+    lines = host.check_output("wc -l < /opt/connect/logs/deploy.log")
+    run = playbook(playbook="deploy.yml", extra_vars={"release_image": IMAGE % "v2"})
+    assert run.rc == 0, run
+    assert run.recap["changed"] == 0, run
+    assert started_at(host, *APPS, "connect_scraper", "connect_nginx") == before
+    assert host.check_output("wc -l < /opt/connect/logs/deploy.log") == lines
+
+
+def test_broken_health_v3_fails_and_v2_keeps_serving(host):
+    v2 = current_image(host)
+    report = release("release_image=" + IMAGE % "v3-broken-health", expect_failure=True)
+    assert report["playbook_rc"] != 0
+    assert_no_failed_request(report)
+    # nginx never sent a request to v3: it was never healthy.
+    assert set(report["load"]["versions"]) == {"v2"}, report["load"]["versions"]
+    assert current_image(host) == v2
+    entry = report["deploy_log"]
+    assert entry["result"] == "failed" and "app2" in entry["error"] and "serving now: app1 (v2), app2 (v2)" in entry["error"], entry
+    assert edge("/api/health").json()["version"] == "v2"
+
+
+def test_broken_migration_v4_restarts_nothing_and_leaves_the_database(host):
+    before = started_at(host, *APPS)
+    checksum = db_checksum(host)
+    # No POSTs: the checksum covers every row.
+    report = release("release_image=" + IMAGE % "v4-broken-migration", expect_failure=True, mix="get=70,slow=10,health=20")
+    assert report["playbook_rc"] != 0
+    assert_no_failed_request(report)
+    assert set(report["load"]["versions"]) == {"v2"}
+    assert started_at(host, *APPS) == before
+    assert db_checksum(host) == checksum
+    entry = report["deploy_log"]
+    assert entry["result"] == "failed" and "migration failed" in entry["error"] and "schema is unchanged" in entry["error"], entry
+
+
+def test_rollback_v2_to_v1_under_load_fails_no_request(host):
+    report = release(playbook="rollback.yml")
+    assert report["playbook_rc"] == 0, report["playbook_tail"]
+    assert_no_failed_request(report)
+    assert set(report["versions_after_playbook"]) == {"v1"}, report["versions_after_playbook"]
+    entry = report["deploy_log"]
+    assert entry["action"] == "rollback" and entry["result"] == "succeeded" and entry["version"] == "v1"
+
+
+def test_deploy_log_is_one_json_object_per_attempt(host):
+    lines = host.check_output("cat /opt/connect/logs/deploy.log").splitlines()
+    entries = [json.loads(line) for line in lines]
+    assert [(e["action"], e["version"], e["result"]) for e in entries] == [
+        ("deploy", "v2", "succeeded"),
+        ("deploy", "v3", "failed"),
+        ("deploy", "v4", "failed"),
+        ("rollback", "v1", "succeeded"),
+    ]
+    for e in entries:
+        assert {"time", "who", "what", "tag", "image", "previous", "seconds", "instances"} <= set(e)
+    assert host.file("/opt/connect/logs/deploy.log").mode == 0o640
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"release_git_repo": "https://example.invalid/connect.git", "release_git_ref": "feature/x"}, "must be one of the branches"),
+        ({}, "Give exactly one of release_image"),
+        ({"release_image": "a:1", "release_git_ref": "main", "release_git_repo": "x"}, "Give exactly one of release_image"),
+    ],
+)
+def test_bad_release_input_is_refused_before_anything_changes(host, playbook, extra, message):
+    before = started_at(host, *APPS)
+    run = playbook(playbook="deploy.yml", extra_vars=extra)
+    assert run.rc != 0 and message in run.output, run
+    assert run.recap["changed"] == 0
+    assert started_at(host, *APPS) == before
+
+
+def test_rollback_to_a_release_that_is_not_there_is_refused(host, playbook):
+    run = playbook(playbook="rollback.yml", extra_vars={"release_rollback_to": "20200101T000000-0000000"})
+    assert run.rc != 0 and "There is no release" in run.output, run
