@@ -210,7 +210,8 @@ class Rollout:
                 raise _InstanceFailed(f"{svc}: Docker reports it unhealthy (last health answer: {probe.get('detail')})")
             # Healthy but another version: the image is not the release; it will not change by waiting.
             http = probe.get("http") or {}
-            wrong_version = wrong_version + 1 if http.get("status") == "healthy" and expected_version else 0
+            settled = probe.get("health") in ("healthy", None) and http.get("status") == "healthy"
+            wrong_version = wrong_version + 1 if settled and expected_version and http.get("version") != expected_version else 0
             if wrong_version >= 5:
                 raise _InstanceFailed(f"{svc}: {reason}")
             if self.b.monotonic() - start > self.p["health_timeout"]:
@@ -252,9 +253,11 @@ class Rollout:
         done = []
         for svc in todo:
             rec = self._record(svc)
+            recreated = False
             try:
                 rec["drain_s"] = self._take_out(svc)
                 t0 = self.b.monotonic()
+                recreated = True
                 self.b.recreate(svc)
                 rec["recreate_s"] = round(self.b.monotonic() - t0, 2)
                 rec["boot_to_healthy_s"], probe = self._wait_healthy(svc, self.p["expected_version"])
@@ -269,7 +272,9 @@ class Rollout:
                 rec["error"] = why
                 for later in todo[todo.index(svc) + 1 :]:
                     self._record(later, action="not started")
-                self._fail(why, done + [svc])
+                # Not recreated yet (nginx failed while taking it out): it
+                # still runs the previous image; only put it back in rotation.
+                self._fail(why, done + [svc] if recreated else done, untouched=None if recreated else svc)
         for svc in retire:
             rec = self._record(svc)
             rec["drain_s"] = self._take_out(svc)
@@ -279,10 +284,17 @@ class Rollout:
             self._apply_rotation(desired, drain=False)
         return self.result()
 
-    def _fail(self, why, touched):
+    def _fail(self, why, touched, untouched=None):
         """Put the previous image back on every touched instance, bring them
-        back into rotation, and stop."""
+        back into rotation (and ``untouched``, never recreated), and stop."""
+        if untouched is not None:
+            try:
+                self._put_in(untouched)
+            except Exception:  # noqa: BLE001 -- reported through "serving now"
+                pass
         if self._old_id is None:
+            if not touched:
+                raise RolloutError(f"{why}; serving now: {self._serving()}", self.result())
             # A configuration change cannot be undone here (the file is the
             # inventory's); take the broken instance out of rotation.
             failed = touched[-1]

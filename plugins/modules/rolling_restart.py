@@ -386,6 +386,12 @@ class DockerBackend:
         time.sleep(seconds)
 
 
+def _fail(module, msg, result):
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
+    module.fail_json(msg=msg, **result)
+
+
 def main():
     upstream_spec = dict(
         file=dict(type="path", required=True),
@@ -444,9 +450,9 @@ def main():
     try:
         result = rollout.run()
     except RolloutError as exc:
-        module.fail_json(msg=exc.msg, **exc.result)
+        _fail(module, exc.msg, exc.result)
     except (RuntimeError, ValueError, docker.errors.APIError, OSError) as exc:
-        module.fail_json(msg=f"rolling restart stopped: {exc}", **rollout.result())
+        _fail(module, f"rolling restart stopped: {exc}", rollout.result())
     for warning in result.pop("warnings", []):
         module.warn(warning)
     module.exit_json(**result)

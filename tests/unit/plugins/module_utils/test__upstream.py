@@ -116,6 +116,7 @@ def test_upstream_error_is_a_value_error():
         (["app1", "app2\n"], "connect_app", "server 'app2\\n' is not a Compose service name (lower case letters, digits, '-' or '_')"),
         (["app1"], "connect_app\n", "upstream name 'connect_app\\n' is not valid"),
     ],
+    ids=["server", "second-server", "upstream-name"],
 )
 def test_trailing_newline_in_a_name_is_rejected(servers, name, message):
     # '$' with re.match would accept a name followed by a newline and render a broken 'server app1\n:3001' line
