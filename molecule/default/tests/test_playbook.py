@@ -5,7 +5,8 @@ import pytest
 
 WATCHED = (
     "/etc/ssh/sshd_config /etc/docker/daemon.json /etc/sysctl.d/60-connect.conf "
-    "/opt/connect/config/postgres/postgresql.conf /opt/connect/docker-compose.production.yml"
+    "/opt/connect/config/postgres/postgresql.conf /opt/connect/docker-compose.production.yml "
+    "/opt/connect/.env.production /opt/connect/config/nginx/conf.d/connect.conf /opt/connect/config/nginx/conf.d/upstream.conf"
 )
 
 
@@ -27,6 +28,13 @@ BAD_INPUT = [
     pytest.param({"postgres_tune_max_connections": 40}, "max_connections", id="pool-needs-more-connections"),
     pytest.param({"postgres_settings_overrides": {"shared_bufers": "1GB"}}, "shared_bufers", id="postgres-rejects-typo"),
     pytest.param({"redis_queue_maxmemory_policy": "allkeys-lru"}, "redis_queue_maxmemory_policy", id="queue-may-not-evict"),
+    pytest.param({"compose_stack_peak_season": "maybe"}, "compose_stack_peak_season", id="peak-season-not-a-bool"),
+    pytest.param({"app_encryption_key": "not-a-key"}, "openssl rand -hex 32", id="app-bad-brn-key"),
+    pytest.param({"app_image": ""}, "app_image (the first release", id="app-no-image"),
+    pytest.param({"nginx_tls_mode": "letsencrypt"}, "nginx_letsencrypt_email", id="nginx-le-without-email"),
+    pytest.param({"nginx_tls_mode": "acme"}, "nginx_tls_mode", id="nginx-unknown-tls-mode"),
+    pytest.param({"nginx_rate_limit_auth": "10 per minute"}, "rate limits like 100r/s", id="nginx-bad-rate"),
+    pytest.param({"scraper_schedule": ["9am", "15:00"]}, "HH:MM", id="scraper-bad-schedule"),
     pytest.param(
         {"ansible_connection": "ssh", "ansible_user": "root"},
         "Ansible connects over SSH as 'root'",
@@ -41,6 +49,12 @@ TAGS = {
     "postgres-rejects-typo": "stack",
     "pool-needs-more-connections": "stack",
     "queue-may-not-evict": "stack",
+    "app-bad-brn-key": "app",
+    "app-no-image": "app",
+    "nginx-le-without-email": "nginx",
+    "nginx-unknown-tls-mode": "nginx",
+    "nginx-bad-rate": "nginx",
+    "scraper-bad-schedule": "scraper",
 }
 
 

@@ -3,7 +3,16 @@ one service's setting restarts (or reloads) only that service."""
 
 from conftest import started_at
 
-CONTAINERS = ("connect_postgres", "connect_pgbouncer", "connect_redis_cache", "connect_redis_queue")
+CONTAINERS = (
+    "connect_postgres",
+    "connect_pgbouncer",
+    "connect_redis_cache",
+    "connect_redis_queue",
+    "connect_app1",
+    "connect_app2",
+    "connect_scraper",
+    "connect_nginx",
+)
 
 
 def psql(host, sql):
@@ -67,3 +76,29 @@ def test_back_to_the_inventory(host, playbook):
     assert run.rc == 0, run
     assert psql(host, "SHOW work_mem") != "8MB"
     assert psql(host, "SHOW shared_buffers") != "256MB"
+
+
+def test_app_and_edge_changes_roll_the_instances_and_reload_nginx_under_load(host, playbook):
+    from conftest import edge, loadgen, loadgen_result
+
+    before = started_at(host, *CONTAINERS)
+    load = loadgen("--rate", "30", "--mix", "get=60,post=20,health=20", duration=600, background=True, stop_file=True)
+    try:
+        run = playbook(
+            "--tags",
+            "stack",
+            extra_vars={
+                "app_extra_env": {"FEATURE_FLAGS": "matching-v2"},  # .env.production: every instance, one at a time
+                "nginx_client_max_body_size": "50M",  # nginx -t, then a reload
+            },
+        )
+    finally:
+        load.stop()
+    summary = loadgen_result(load)
+    assert run.rc == 0, run
+    assert changed_containers(before, started_at(host, *CONTAINERS)) == ["connect_app1", "connect_app2", "connect_scraper"]
+    assert "client_max_body_size 50M;" in host.check_output("docker exec connect_nginx nginx -T")
+    assert "FEATURE_FLAGS=matching-v2" in host.check_output("docker exec connect_app1 env")
+    # The instances were replaced one at a time behind nginx: nobody noticed.
+    assert summary["failed"] == 0, summary["errors_sample"]
+    assert edge("/api/health").status == 200
