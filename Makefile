@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup venv host lint unit molecule test demo demo-destroy build
+.PHONY: help setup venv host lint unit molecule test demo demo-deploy demo-rollback demo-destroy bench build
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -65,8 +65,24 @@ demo: setup  ## A local disposable server `connect-demo` converged with site.yml
 	@echo "  ansible:  .venv/bin/ansible -i inventories/demo connect_servers -m ping"
 	@echo "  address:  $$(bash harness/server.sh address $(DEMO)) (SSH: ssh -i /var/lib/connect-harness/keys/admin_ed25519 opsadmin@<address>)"
 	@echo "  database: docker exec -it $(DEMO) docker exec -it -u postgres connect_postgres psql -d connect"
-	@echo "  web:      http://127.0.0.1:8080  https://127.0.0.1:8443 (nothing serves there until the edge tier lands)"
+	@echo "  web:      https://127.0.0.1:8443/api/health (self-signed; curl -k)  http://127.0.0.1:8080 redirects"
+	@echo "  release:  make demo-deploy VERSION=v2   (v1, v2, v3-broken-health, v4-broken-migration)"
+	@echo "            make demo-rollback"
 	@echo "  remove:   make demo-destroy"
+
+VERSION ?= v2
+demo-deploy: venv  ## Release a test-app VERSION (v1 v2 v3-broken-health v4-broken-migration) to connect-demo, under load
+	@case "$(VERSION)" in v1|v2|v3-broken-health|v4-broken-migration) ;; \
+	  *) echo "VERSION must be v1, v2, v3-broken-health or v4-broken-migration" >&2; exit 2 ;; esac
+	python3 benchmarks/release_under_load.py --server $(DEMO) --inventory inventories/demo --url https://127.0.0.1:8443 \
+	  --playbook deploy.yml -e 'release_image={{ connect_harness_registry }}/connect-harness/testapp:$(VERSION)' >/dev/null
+
+demo-rollback: venv  ## Roll connect-demo back to the previous release, under load
+	python3 benchmarks/release_under_load.py --server $(DEMO) --inventory inventories/demo --url https://127.0.0.1:8443 \
+	  --playbook rollback.yml >/dev/null
+
+bench: venv  ## Throughput and latency of the demo stack through nginx (benchmarks/edge.sh)
+	bash benchmarks/edge.sh
 
 demo-destroy:  ## Remove the demo server and its Docker volume
 	@bash harness/server.sh destroy $(DEMO)

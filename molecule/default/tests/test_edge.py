@@ -221,7 +221,7 @@ def test_grafana_is_behind_auth_under_a_path_not_on_3000(host):
 
 def test_nginx_config_passes_nginx_t_and_workers_match_the_cpu_limit(host):
     assert host.run("docker exec connect_nginx nginx -t").rc == 0
-    conf = host.file("/opt/connect/config/nginx/nginx.conf").content_string
+    conf = host.file("/opt/connect/config/nginx/main/nginx.conf").content_string
     cpus = float(harness_vars()["compose_stack_resources"]["nginx"]["cpus"])
     assert f"worker_processes {max(1, int(-(-cpus // 1)))};" in conf
     assert "worker_connections 8192;" in conf
@@ -230,12 +230,12 @@ def test_nginx_config_passes_nginx_t_and_workers_match_the_cpu_limit(host):
 
 
 def test_a_config_nginx_rejects_is_never_installed(host, playbook):
-    before = host.file("/opt/connect/config/nginx/nginx.conf").content_string
+    before = host.file("/opt/connect/config/nginx/main/nginx.conf").content_string
     run = playbook("--tags", "nginx", extra_vars={"nginx_client_max_body_size": "100Q"})
     assert run.rc != 0, run
     assert "failed to validate" in run.output, run
     assert '"client_max_body_size" directive invalid value' in run.output, run
-    assert host.file("/opt/connect/config/nginx/nginx.conf").content_string == before
+    assert host.file("/opt/connect/config/nginx/main/nginx.conf").content_string == before
     assert edge("/api/health").status == 200
 
 
