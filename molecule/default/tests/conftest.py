@@ -80,6 +80,8 @@ class PlaybookRun:
     def __init__(self, proc: subprocess.CompletedProcess[str]):
         self.rc = proc.returncode
         self.output = proc.stdout + proc.stderr
+        # One line, quotes unescaped: callbacks wrap long messages and escape quotes.
+        self.flat = " ".join(self.output.replace('\\"', '"').split())
         m = RECAP.search(self.output)
         self.recap = {k: int(v) for k, v in m.groupdict().items() if k != "host"} if m else None
 

@@ -233,8 +233,8 @@ def test_a_config_nginx_rejects_is_never_installed(host, playbook):
     before = host.file("/opt/connect/config/nginx/main/nginx.conf").content_string
     run = playbook("--tags", "nginx", extra_vars={"nginx_client_max_body_size": "100Q"})
     assert run.rc != 0, run
-    assert "failed to validate" in run.output, run
-    assert '"client_max_body_size" directive invalid value' in run.output, run
+    assert "failed to validate" in run.flat, run
+    assert '"client_max_body_size" directive invalid value' in run.flat, run
     assert host.file("/opt/connect/config/nginx/main/nginx.conf").content_string == before
     assert edge("/api/health").status == 200
 
@@ -286,7 +286,7 @@ def test_peak_season_adds_app3_and_takes_it_away_without_a_failed_request(host, 
         on = playbook("--tags", "app,scraper", extra_vars={"compose_stack_peak_season": True})
         assert on.rc == 0, on
         # The plan is checked again, now with three instances.
-        assert "(3 app instances, peak season)" in on.output and _planned_cpus(on.output, 3), on
+        assert "(3 app instances, peak season)" in on.flat and _planned_cpus(on.flat, 3), on
         assert host.file("/opt/connect/config/nginx/conf.d/upstream.conf").contains("server app3:3001")
         wait_healthy(host, "connect_app3")
         deadline = time.monotonic() + 20

@@ -2,14 +2,15 @@
 
 Inside the server, something listens on every port that matters, both as a
 host process (UFW's job) and as ports a container publishes (the
-DOCKER-USER guard's job). The probe then connects from this machine, which
+DOCKER-USER guard's job); nginx publishes 80 and 443. The probe then connects from this machine, which
 is outside the server, to the server's own address.
 """
 
 import pytest
 from conftest import server_address, tcp_answers
 
-PUBLISHED = (80, 443, 3000, 6432)  # published by a container on all addresses
+EDGE = (80, 443)  # published by connect_nginx
+PUBLISHED = (3000, 6432)  # published by a probe container on all addresses
 HOST_LISTENERS = (5432, 6379, 6380)  # plain processes on the host
 OPEN = {22, 80, 443}
 
@@ -35,7 +36,7 @@ def listeners(host):
     host.run("systemctl stop exposure-listeners")
 
 
-ALL_PORTS = sorted({22, *PUBLISHED, *HOST_LISTENERS})
+ALL_PORTS = sorted({22, *EDGE, *PUBLISHED, *HOST_LISTENERS})
 
 
 @pytest.mark.parametrize("port", ALL_PORTS)

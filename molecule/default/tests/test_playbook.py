@@ -64,6 +64,6 @@ def test_bad_input_fails_before_any_change(host, playbook, extra_vars, message, 
     tags = next((("--tags", t) for case, t in TAGS.items() if request.node.callspec.id.endswith(case)), ())
     run = playbook(*tags, extra_vars=extra_vars)
     assert run.rc != 0, run
-    assert message in run.output, run
+    assert message in run.flat, run
     assert run.recap is not None and run.recap["changed"] == 0, run
     assert host.check_output(f"stat -c '%n %Y' {WATCHED}") == before
