@@ -44,13 +44,17 @@ lint: venv  ## ansible-lint (production profile), yamllint, ruff
 unit: venv  ## Unit tests of the plugins' logic
 	python -m pytest tests/unit -q -p no:cacheprovider
 
-molecule: setup  ## Every Molecule scenario on fresh disposable servers
+molecule: setup  ## Every Molecule scenario on fresh disposable servers, each action timed
 	@for s in $(SCENARIOS); do \
 	  echo "=== molecule scenario $$s"; \
-	  molecule test -s $$s || exit 1; \
+	  bash harness/molecule.sh $$s || exit 1; \
 	done
 
-test: lint unit molecule  ## What CI runs: lint, unit tests, every Molecule scenario
+test:  ## What CI runs: lint, unit tests, every Molecule scenario (each phase timed)
+	@bash harness/phase.sh setup $(MAKE) --no-print-directory setup
+	@bash harness/phase.sh lint $(MAKE) --no-print-directory lint
+	@bash harness/phase.sh unit $(MAKE) --no-print-directory unit
+	@bash harness/phase.sh molecule $(MAKE) --no-print-directory molecule
 	@echo "make test: lint, unit and molecule ($(SCENARIOS)) passed"
 
 demo: setup  ## A local disposable server `connect-demo` converged with site.yml

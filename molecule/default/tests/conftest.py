@@ -40,6 +40,23 @@ def role_defaults(role: str) -> dict:
     return yaml.safe_load((PROJECT / "roles" / role / "defaults" / "main.yml").read_text())
 
 
+# The stack's contract (compose_stack's defaults): the names and ports the
+# roles use, read from their one owner rather than copied here.
+CONTRACT = role_defaults("compose_stack")
+SERVICES = CONTRACT["compose_stack_services"]
+CONTAINER = {key: service["container"] for key, service in SERVICES.items()}
+PORT = {key: service.get("port") for key, service in SERVICES.items()}
+DATABASE = CONTRACT["compose_stack_database"]["name"]
+# The app instances outside peak season (app1, app2) and their containers.
+APPS = [f"{CONTAINER['app']}{i}" for i in (1, 2)]
+UPSTREAM_FILE = "/".join(
+    (
+        CONTRACT["compose_stack_app_upstream"]["dir"].replace("{{ compose_stack_root }}", CONTRACT["compose_stack_root"]),
+        CONTRACT["compose_stack_app_upstream"]["file"],
+    )
+)
+
+
 def secret(host, name: str) -> str:
     return host.check_output(f"cat /opt/connect/secrets/{name}")
 

@@ -5,18 +5,15 @@ import json
 import pytest
 from ansible_collections.connect.platform.plugins.module_utils._pgtune import pg_settings
 from ansible_collections.connect.platform.plugins.module_utils._units import parse_cpus, parse_size
-from conftest import harness_vars, role_defaults, secret, server_address, tcp_answers
+from conftest import CONTAINER, DATABASE, PORT, SERVICES, harness_vars, role_defaults, secret, server_address, tcp_answers
 
-DATA = {
-    "postgres": "connect_postgres",
-    "pgbouncer": "connect_pgbouncer",
-    "redis-cache": "connect_redis_cache",
-    "redis-queue": "connect_redis_queue",
-}
+DATA = {key: CONTAINER[key] for key in ("postgres", "pgbouncer", "redis-cache", "redis-queue")}
+# A client on the backend network reaches PgBouncer by its service name.
+PGBOUNCER = f"-h {SERVICES['pgbouncer']['service']} -p {PORT['pgbouncer']}"
 
 
-def psql(host, sql, db="connect"):
-    return host.check_output(f"docker exec -u postgres connect_postgres psql -X -At -d {db} -c {json.dumps(sql)}")
+def psql(host, sql, db=DATABASE):
+    return host.check_output(f"docker exec -u postgres {CONTAINER['postgres']} psql -X -At -d {db} -c {json.dumps(sql)}")
 
 
 def pg_bytes(host, name):
@@ -35,8 +32,8 @@ def expected_settings():
         storage=d["postgres_tune_storage"],
         max_connections=d["postgres_tune_max_connections"],
         pg_version=15,
-        pgbouncer_pool_size=50,
-        pgbouncer_reserve_pool_size=10,
+        pgbouncer_pool_size=role_defaults("pgbouncer")["pgbouncer_default_pool_size"],
+        pgbouncer_reserve_pool_size=role_defaults("pgbouncer")["pgbouncer_reserve_pool_size"],
         overrides={**d["postgres_settings_overrides"], **d["postgres_required_settings"]},
     )
 
@@ -63,7 +60,7 @@ def test_postgres_owner_is_not_superuser(host):
 @pytest.fixture(scope="module")
 def client(host):
     """A psql client container on the backend network, as the apps will be."""
-    image = host.check_output("docker inspect -f '{{.Config.Image}}' connect_postgres")
+    image = host.check_output(f"docker inspect -f '{{{{.Config.Image}}}}' {CONTAINER['postgres']}")
 
     def run(args, password):
         return host.run(f"docker run --rm --network backend -e PGPASSWORD={password} --entrypoint psql {image} -X -At {args}")
@@ -72,20 +69,20 @@ def client(host):
 
 
 def test_client_on_backend_queries_through_pgbouncer(host, client):
-    result = client("-h pgbouncer -p 6432 -U connect -d connect -c 'SELECT current_user, 40 + 2'", secret(host, "postgres_owner_password"))
+    result = client(f"{PGBOUNCER} -U {DATABASE} -d {DATABASE} -c 'SELECT current_user, 40 + 2'", secret(host, "postgres_owner_password"))
     assert result.rc == 0, result.stderr
     assert result.stdout.strip() == "connect|42"
 
 
 def test_wrong_password_is_refused_by_pgbouncer(host, client):
-    result = client("-h pgbouncer -p 6432 -U connect -d connect -c 'SELECT 1'", "not-the-password")
+    result = client(f"{PGBOUNCER} -U {DATABASE} -d {DATABASE} -c 'SELECT 1'", "not-the-password")
     assert result.rc != 0
     assert "password authentication failed" in result.stderr or "SASL authentication failed" in result.stderr
 
 
 def test_pgbouncer_config_and_pools(host, client):
     stats = secret(host, "pgbouncer_stats_password")
-    config = client("-h pgbouncer -p 6432 -U pgbouncer_stats -d pgbouncer -F '=' -c 'SHOW CONFIG'", stats)
+    config = client(f"{PGBOUNCER} -U pgbouncer_stats -d pgbouncer -F '=' -c 'SHOW CONFIG'", stats)
     assert config.rc == 0, config.stderr
     values = dict(line.split("=")[:2] for line in config.stdout.splitlines())
     assert values["pool_mode"] == "transaction"
@@ -94,7 +91,7 @@ def test_pgbouncer_config_and_pools(host, client):
     assert values["reserve_pool_size"] == "10"
     assert values["server_lifetime"] == "3600"
     assert values["auth_type"] == "scram-sha-256"
-    pools = client("-h pgbouncer -p 6432 -U pgbouncer_stats -d pgbouncer -c 'SHOW POOLS'", stats)
+    pools = client(f"{PGBOUNCER} -U pgbouncer_stats -d pgbouncer -c 'SHOW POOLS'", stats)
     assert any(line.startswith("connect|connect|") and line.endswith("|transaction") for line in pools.stdout.splitlines()), pools.stdout
 
 
@@ -109,8 +106,8 @@ def redis(host, container, port, *args, user="ops", secret_name="redis_admin_pas
 @pytest.mark.parametrize(
     ("container", "port", "expected"),
     [
-        ("connect_redis_cache", 6379, {"maxmemory-policy": "allkeys-lru", "appendonly": "no", "save": ""}),
-        ("connect_redis_queue", 6380, {"maxmemory-policy": "noeviction", "appendonly": "yes", "appendfsync": "everysec"}),
+        (CONTAINER["redis-cache"], PORT["redis-cache"], {"maxmemory-policy": "allkeys-lru", "appendonly": "no", "save": ""}),
+        (CONTAINER["redis-queue"], PORT["redis-queue"], {"maxmemory-policy": "noeviction", "appendonly": "yes", "appendfsync": "everysec"}),
     ],
 )
 def test_redis_policies_and_persistence(host, container, port, expected):
@@ -118,9 +115,7 @@ def test_redis_policies_and_persistence(host, container, port, expected):
         assert ([*redis(host, container, port, "CONFIG", "GET", key).splitlines(), ""])[:2] == [key, value]
 
 
-@pytest.mark.parametrize(
-    ("container", "port", "service"), [("connect_redis_cache", 6379, "redis-cache"), ("connect_redis_queue", 6380, "redis-queue")]
-)
+@pytest.mark.parametrize(("container", "port", "service"), [(CONTAINER[key], PORT[key], key) for key in ("redis-cache", "redis-queue")])
 def test_redis_maxmemory_leaves_headroom(host, container, port, service):
     limit = parse_size(harness_vars()["compose_stack_resources"][service]["mem_limit"])
     maxmemory = int(redis(host, container, port, "CONFIG", "GET", "maxmemory").splitlines()[1])
@@ -129,7 +124,7 @@ def test_redis_maxmemory_leaves_headroom(host, container, port, service):
 
 @pytest.mark.parametrize(
     ("container", "port", "secret_name"),
-    [("connect_redis_cache", 6379, "redis_cache_password"), ("connect_redis_queue", 6380, "redis_queue_password")],
+    [(CONTAINER[key], PORT[key], key.replace("-", "_") + "_password") for key in ("redis-cache", "redis-queue")],
 )
 def test_redis_app_user_cannot_run_dangerous_commands(host, container, port, secret_name):
     assert redis(host, container, port, "SET", "probe", "1", user="default", secret_name=secret_name) == "OK"
@@ -153,7 +148,8 @@ def test_queue_aof_grows_on_writes(host):
 
     before = aof_size()
     for i in range(20):
-        redis(host, "connect_redis_queue", 6380, "RPUSH", "aof-probe", str(i), user="default", secret_name="redis_queue_password")
+        queue = (CONTAINER["redis-queue"], PORT["redis-queue"])
+        redis(host, *queue, "RPUSH", "aof-probe", str(i), user="default", secret_name="redis_queue_password")
     assert aof_size() > before
 
 
@@ -174,7 +170,7 @@ def test_data_tier_only_on_backend_and_unpublished(host, service):
     assert not any(state["NetworkSettings"]["Ports"].values() or [None])
 
 
-@pytest.mark.parametrize("port", [5432, 6379, 6380, 6432])
+@pytest.mark.parametrize("port", [PORT[key] for key in DATA])
 def test_data_tier_ports_closed_on_server_addresses(host, port):
     address = server_address()
     assert host.run(f"timeout 3 bash -c '</dev/tcp/{address}/{port}'").rc != 0
@@ -184,7 +180,7 @@ def test_data_tier_ports_closed_on_server_addresses(host, port):
 
 def test_backend_has_no_way_out_from_postgres(host):
     gateway = host.check_output("ip -4 route show default").split()[2]
-    assert host.run(f"docker exec connect_postgres timeout 3 bash -c '</dev/tcp/{gateway}/5000'").rc != 0
+    assert host.run(f"docker exec {CONTAINER['postgres']} timeout 3 bash -c '</dev/tcp/{gateway}/5000'").rc != 0
 
 
 @pytest.mark.parametrize(

@@ -3,23 +3,15 @@ queue jobs acknowledged more than 1 s before kill -9 of Redis survive it."""
 
 import time
 
-from conftest import secret
+from conftest import CONTAINER, DATABASE, PORT, SERVICES, secret, wait_healthy
 
 ROWS = 10_000
 TX = 100  # rows per committed transaction
 
 
-def wait_healthy(host, container, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if host.run(f"docker inspect -f '{{{{.State.Health.Status}}}}' {container}").stdout.strip() == "healthy":
-            return
-        time.sleep(1)
-    raise AssertionError(f"{container} not healthy after {timeout} s")
-
-
 def test_committed_rows_survive_kill_9_of_postgres(host):
-    psql = "docker exec -i -u postgres connect_postgres psql -X -At -v ON_ERROR_STOP=1 -d connect"
+    pg = CONTAINER["postgres"]
+    psql = f"docker exec -i -u postgres {pg} psql -X -At -v ON_ERROR_STOP=1 -d {DATABASE}"
     host.check_output(f"{psql} -c 'DROP TABLE IF EXISTS durability_probe; CREATE TABLE durability_probe (id int PRIMARY KEY)'")
     # One committed transaction per TX rows (COMMIT inside a DO block).
     host.check_output(
@@ -27,10 +19,10 @@ def test_committed_rows_survive_kill_9_of_postgres(host):
         f"INSERT INTO durability_probe SELECT generate_series(t * {TX} + 1, (t + 1) * {TX}); COMMIT; "
         "END LOOP; END $$'"
     )
-    host.check_output("docker kill --signal KILL connect_postgres")
-    assert host.check_output("docker inspect -f '{{.State.Running}}' connect_postgres") == "false"
-    host.check_output("docker start connect_postgres")
-    wait_healthy(host, "connect_postgres")
+    host.check_output(f"docker kill --signal KILL {pg}")
+    assert host.check_output(f"docker inspect -f '{{{{.State.Running}}}}' {pg}") == "false"
+    host.check_output(f"docker start {pg}")
+    wait_healthy(host, pg)
     count = int(host.check_output(f"{psql} -c 'SELECT count(*) FROM durability_probe'"))
     print(f"postgres: {ROWS} rows committed in {ROWS // TX} transactions, {count} counted after kill -9")
     assert count == ROWS
@@ -38,27 +30,28 @@ def test_committed_rows_survive_kill_9_of_postgres(host):
 
 
 def test_acknowledged_jobs_survive_kill_9_of_redis_queue(host):
-    image = host.check_output("docker inspect -f '{{.Config.Image}}' connect_redis_queue")
+    queue, port, service = CONTAINER["redis-queue"], PORT["redis-queue"], SERVICES["redis-queue"]["service"]
+    image = host.check_output(f"docker inspect -f '{{{{.Config.Image}}}}' {queue}")
     password = secret(host, "redis_queue_password")
-    cli = f"docker exec -e REDISCLI_AUTH={password} connect_redis_queue redis-cli --no-auth-warning -p 6380"
+    cli = f"docker exec -e REDISCLI_AUTH={password} {queue} redis-cli --no-auth-warning -p {port}"
     host.check_output(f"{cli} DEL durability-jobs")
     # The producer prints each job id with the time its RPUSH was acknowledged.
     host.run("docker rm -f queue-producer")
     host.check_output(
         f"docker run -d --name queue-producer --network backend -e REDISCLI_AUTH={password} --entrypoint bash {image} -c "
         "'for i in $(seq 1 5000); do "
-        "redis-cli --no-auth-warning -h redis-queue -p 6380 RPUSH durability-jobs $i >/dev/null "
+        f"redis-cli --no-auth-warning -h {service} -p {port} RPUSH durability-jobs $i >/dev/null "
         '&& echo "$i $(date +%s%N)"; sleep 0.01; done\''
     )
     time.sleep(6)
     kill_ns = int(host.check_output("date +%s%N"))
-    host.check_output("docker kill --signal KILL connect_redis_queue")
+    host.check_output(f"docker kill --signal KILL {queue}")
     time.sleep(1)
     host.run("docker kill queue-producer")
     acks = [tuple(map(int, line.split())) for line in host.check_output("docker logs queue-producer").splitlines() if line.strip()]
     host.run("docker rm -f queue-producer")
-    host.check_output("docker start connect_redis_queue")
-    wait_healthy(host, "connect_redis_queue")
+    host.check_output(f"docker start {queue}")
+    wait_healthy(host, queue)
     kept = set(map(int, host.check_output(f"{cli} LRANGE durability-jobs 0 -1").split()))
     old_enough = [job for job, at in acks if at < kill_ns - 1_000_000_000]
     lost = [job for job in old_enough if job not in kept]

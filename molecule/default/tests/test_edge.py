@@ -13,9 +13,22 @@ import uuid
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import EDGE_HTTP, EDGE_HTTPS, edge, harness_vars, loadgen, loadgen_result, role_defaults, wait_healthy
+from conftest import (
+    APPS,
+    CONTAINER,
+    EDGE_HTTP,
+    EDGE_HTTPS,
+    PORT,
+    UPSTREAM_FILE,
+    edge,
+    harness_vars,
+    loadgen,
+    loadgen_result,
+    role_defaults,
+    wait_healthy,
+)
 
-APPS = ["connect_app1", "connect_app2"]
+APP3 = f"{CONTAINER['app']}3"
 
 
 def instances_seen(n: int = 20, path: str = "/api/health") -> dict:
@@ -65,10 +78,10 @@ def test_app_containers_have_the_seed_healthcheck_and_the_plan_limits(host):
         # The app drains for 30 s on SIGTERM; Docker must wait longer.
         assert cfg["Config"]["StopTimeout"] >= 35
         assert set(cfg["NetworkSettings"]["Networks"]) == {"frontend", "backend"}
-    for container, key in (("connect_nginx", "nginx"), ("connect_scraper", "scraper")):
+    for container, key in ((CONTAINER["nginx"], "nginx"), (CONTAINER["scraper"], "scraper")):
         cfg = json.loads(host.check_output(f"docker inspect {container}"))[0]
         assert cfg["HostConfig"]["NanoCpus"] == int(float(plan[key]["cpus"]) * 1e9), container
-    nginx = json.loads(host.check_output("docker inspect connect_nginx"))[0]
+    nginx = json.loads(host.check_output(f"docker inspect {CONTAINER['nginx']}"))[0]
     assert set(nginx["NetworkSettings"]["Networks"]) == {"frontend"}, "nginx must not reach the data tier"
 
 
@@ -220,7 +233,7 @@ def test_grafana_is_behind_auth_under_a_path_not_on_3000(host):
 
 
 def test_nginx_config_passes_nginx_t_and_workers_match_the_cpu_limit(host):
-    assert host.run("docker exec connect_nginx nginx -t").rc == 0
+    assert host.run(f"docker exec {CONTAINER['nginx']} nginx -t").rc == 0
     conf = host.file("/opt/connect/config/nginx/main/nginx.conf").content_string
     cpus = float(harness_vars()["compose_stack_resources"]["nginx"]["cpus"])
     assert f"worker_processes {max(1, int(-(-cpus // 1)))};" in conf
@@ -240,7 +253,7 @@ def test_a_config_nginx_rejects_is_never_installed(host, playbook):
 
 
 def test_scraper_consumes_a_queued_job_and_writes_its_result(host):
-    cfg = json.loads(host.check_output("docker inspect connect_scraper"))[0]
+    cfg = json.loads(host.check_output(f"docker inspect {CONTAINER['scraper']}"))[0]
     env = dict(e.split("=", 1) for e in cfg["Config"]["Env"])
     defaults = role_defaults("scraper")
     assert env["SCRAPER_CONCURRENCY"] == str(defaults["scraper_concurrency"]) == "2"
@@ -265,7 +278,7 @@ def test_scraper_consumes_a_queued_job_and_writes_its_result(host):
 def test_kill_app1_during_steady_gets_fails_no_request(host, playbook):
     load = loadgen("--rate", "30", "--mix", "get=80,health=20", duration=20, background=True)
     time.sleep(6)
-    host.check_output("docker kill -s KILL connect_app1")
+    host.check_output(f"docker kill -s KILL {APPS[0]}")
     summary = loadgen_result(load)
     assert summary["requests"] >= 500, summary
     assert summary["failed"] == 0, summary["errors_sample"]
@@ -276,7 +289,7 @@ def test_kill_app1_during_steady_gets_fails_no_request(host, playbook):
     run = playbook("--tags", "app")
     assert run.rc == 0, run
     assert run.recap["changed"] >= 1, run
-    wait_healthy(host, "connect_app1")
+    wait_healthy(host, APPS[0])
     assert set(instances_seen(10)) == {"app1", "app2"}
 
 
@@ -287,21 +300,22 @@ def test_peak_season_adds_app3_and_takes_it_away_without_a_failed_request(host, 
         assert on.rc == 0, on
         # The plan is checked again, now with three instances.
         assert "(3 app instances, peak season)" in on.flat and _planned_cpus(on.flat, 3), on
-        assert host.file("/opt/connect/config/nginx/conf.d/upstream.conf").contains("server app3:3001")
-        wait_healthy(host, "connect_app3")
+        assert host.file(UPSTREAM_FILE).contains(f"server app3:{PORT['app']}")
+        wait_healthy(host, APP3)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and "app3" not in instances_seen(9):
             time.sleep(0.5)
         assert set(instances_seen(12)) == {"app1", "app2", "app3"}
-        env = dict(e.split("=", 1) for e in json.loads(host.check_output("docker inspect connect_scraper"))[0]["Config"]["Env"])
+        scraper = json.loads(host.check_output(f"docker inspect {CONTAINER['scraper']}"))[0]
+        env = dict(e.split("=", 1) for e in scraper["Config"]["Env"])
         assert env["SCRAPER_SCHEDULE"] == "09:00,12:00,15:00,18:00"
         off = playbook("--tags", "app,scraper")
         assert off.rc == 0, off
     finally:
         load.stop()
     summary = loadgen_result(load)
-    assert not host.file("/opt/connect/config/nginx/conf.d/upstream.conf").contains("app3")
-    assert host.run("docker inspect connect_app3").rc != 0, "app3 must be removed"
+    assert not host.file(UPSTREAM_FILE).contains("app3")
+    assert host.run(f"docker inspect {APP3}").rc != 0, "app3 must be removed"
     assert set(instances_seen(12)) == {"app1", "app2"}
     assert summary["instances"].get("app3", 0) > 0, summary["instances"]
     assert summary["failed"] == 0, summary["errors_sample"]

@@ -6,7 +6,7 @@ import pytest
 WATCHED = (
     "/etc/ssh/sshd_config /etc/docker/daemon.json /etc/sysctl.d/60-connect.conf "
     "/opt/connect/config/postgres/postgresql.conf /opt/connect/docker-compose.production.yml "
-    "/opt/connect/.env.production /opt/connect/config/nginx/conf.d/connect.conf /opt/connect/config/nginx/conf.d/upstream.conf"
+    "/opt/connect/.env.production /opt/connect/config/nginx/conf.d/connect.conf /opt/connect/config/upstreams/connect_app.conf"
 )
 
 

@@ -1,22 +1,18 @@
 """Runs last (it changes settings): a rerun restarts nothing, and changing
 one service's setting restarts (or reloads) only that service."""
 
-from conftest import started_at
+from conftest import APPS, CONTAINER, PORT, started_at
 
 CONTAINERS = (
-    "connect_postgres",
-    "connect_pgbouncer",
-    "connect_redis_cache",
-    "connect_redis_queue",
-    "connect_app1",
-    "connect_app2",
-    "connect_scraper",
-    "connect_nginx",
+    *(CONTAINER[key] for key in ("postgres", "pgbouncer", "redis-cache", "redis-queue")),
+    *APPS,
+    CONTAINER["scraper"],
+    CONTAINER["nginx"],
 )
 
 
 def psql(host, sql):
-    return host.check_output(f"docker exec -u postgres connect_postgres psql -X -At -c '{sql}'")
+    return host.check_output(f"docker exec -u postgres {CONTAINER['postgres']} psql -X -At -c '{sql}'")
 
 
 def changed_containers(before, after):
@@ -42,16 +38,16 @@ def test_reloadable_changes_restart_nothing_but_the_changed_cache(host, playbook
         },
     )
     assert run.rc == 0, run
-    assert changed_containers(before, started_at(host, *CONTAINERS)) == ["connect_redis_cache"]
+    assert changed_containers(before, started_at(host, *CONTAINERS)) == [CONTAINER["redis-cache"]]
     assert psql(host, "SHOW work_mem") == "8MB"
     stats = host.check_output("cat /opt/connect/secrets/pgbouncer_stats_password")
     config = host.check_output(
-        f"docker exec -e PGPASSWORD={stats} connect_pgbouncer "
-        "psql -X -At -h 127.0.0.1 -p 6432 -U pgbouncer_stats pgbouncer -c 'SHOW CONFIG'"
+        f"docker exec -e PGPASSWORD={stats} {CONTAINER['pgbouncer']} "
+        f"psql -X -At -h 127.0.0.1 -p {PORT['pgbouncer']} -U pgbouncer_stats pgbouncer -c 'SHOW CONFIG'"
     )
     assert "max_client_conn|400|" in config
     assert "allkeys-lfu" in host.check_output(
-        "docker exec connect_redis_cache sh -c 'grep maxmemory-policy /usr/local/etc/redis/redis.conf'"
+        f"docker exec {CONTAINER['redis-cache']} sh -c 'grep maxmemory-policy /usr/local/etc/redis/redis.conf'"
     )
 
 
@@ -67,7 +63,7 @@ def test_restart_only_setting_restarts_only_postgres(host, playbook):
         },
     )
     assert run.rc == 0, run
-    assert changed_containers(before, started_at(host, *CONTAINERS)) == ["connect_postgres"]
+    assert changed_containers(before, started_at(host, *CONTAINERS)) == [CONTAINER["postgres"]]
     assert psql(host, "SHOW shared_buffers") == "256MB"
 
 
@@ -96,9 +92,9 @@ def test_app_and_edge_changes_roll_the_instances_and_reload_nginx_under_load(hos
         load.stop()
     summary = loadgen_result(load)
     assert run.rc == 0, run
-    assert changed_containers(before, started_at(host, *CONTAINERS)) == ["connect_app1", "connect_app2", "connect_scraper"]
-    assert "client_max_body_size 50M;" in host.check_output("docker exec connect_nginx nginx -T")
-    assert "FEATURE_FLAGS=matching-v2" in host.check_output("docker exec connect_app1 env")
+    assert changed_containers(before, started_at(host, *CONTAINERS)) == sorted([*APPS, CONTAINER["scraper"]])
+    assert "client_max_body_size 50M;" in host.check_output(f"docker exec {CONTAINER['nginx']} nginx -T")
+    assert "FEATURE_FLAGS=matching-v2" in host.check_output(f"docker exec {APPS[0]} env")
     # The instances were replaced one at a time behind nginx: nobody noticed.
     assert summary["failed"] == 0, summary["errors_sample"]
     assert edge("/api/health").status == 200

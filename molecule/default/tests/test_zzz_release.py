@@ -11,9 +11,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import EDGE_HTTPS, INVENTORY, PROJECT, SERVER, edge, started_at
+from conftest import APPS, CONTAINER, CONTRACT, DATABASE, EDGE_HTTPS, INVENTORY, PROJECT, SERVER, edge, started_at
 
-APPS = ["connect_app1", "connect_app2"]
+REPOSITORY = CONTRACT["compose_stack_app_image_repository"]
 IMAGE = "{{ connect_harness_registry }}/connect-harness/testapp:%s"
 
 
@@ -36,12 +36,12 @@ def release(*extra: str, playbook: str = "deploy.yml", expect_failure: bool = Fa
 
 def db_checksum(host) -> str:
     # Every row and the schema; pg_dump >= 15.14 adds \\restrict lines with a random key.
-    dump = "docker exec -u postgres connect_postgres pg_dump connect"
+    dump = f"docker exec -u postgres {CONTAINER['postgres']} pg_dump {DATABASE}"
     return host.check_output(dump + " | grep -Ev '^(--|.(un)?restrict )' | sha256sum | cut -c1-64")
 
 
 def current_image(host) -> str:
-    return host.check_output("docker image inspect -f '{{.Id}}' connect-app:current")
+    return host.check_output(f"docker image inspect -f '{{{{.Id}}}}' {REPOSITORY}:current")
 
 
 def assert_no_failed_request(report: dict) -> None:
@@ -68,7 +68,7 @@ def test_deploy_v1_to_v2_under_load_fails_no_request(host):
     assert [i["service"] for i in entry["instances"] if i["action"] == "recreated"] == ["app1", "app2"]
     for inst in entry["instances"]:
         assert inst["boot_to_healthy_s"] > 0 and inst["drain_s"] >= 0 and inst["version"] == "v2", inst
-    tags = host.check_output("docker image ls connect-app --format '{{.Tag}}'").split()
+    tags = host.check_output(f"docker image ls {REPOSITORY} --format '{{{{.Tag}}}}'").split()
     assert "previous" in tags and "current" in tags and any(t[:8].isdigit() for t in tags), tags
     dumps = host.check_output("ls /opt/connect/backups/postgres").split()
     assert any(d.startswith("pre-deploy-") for d in dumps), dumps
@@ -76,12 +76,12 @@ def test_deploy_v1_to_v2_under_load_fails_no_request(host):
 
 
 def test_deploying_the_running_version_changes_nothing(host, playbook):
-    before = started_at(host, *APPS, "connect_scraper", "connect_nginx")
+    before = started_at(host, *APPS, CONTAINER["scraper"], CONTAINER["nginx"])
     lines = host.check_output("wc -l < /opt/connect/logs/deploy.log")
     run = playbook(playbook="deploy.yml", extra_vars={"release_image": IMAGE % "v2"})
     assert run.rc == 0, run
     assert run.recap["changed"] == 0, run
-    assert started_at(host, *APPS, "connect_scraper", "connect_nginx") == before
+    assert started_at(host, *APPS, CONTAINER["scraper"], CONTAINER["nginx"]) == before
     assert host.check_output("wc -l < /opt/connect/logs/deploy.log") == lines
 
 
