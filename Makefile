@@ -26,7 +26,15 @@ $(STAMP): requirements.txt
 	@$(VENV)/bin/pip install -q -r requirements.txt 2>&1 | { grep -v "^WARNING: Location" || true; }
 	@rm -f $(VENV)/.requirements-* && touch $@
 
-venv: $(STAMP)  ## Python virtualenv with the pinned dependencies
+COLLECTION_LINK := .collections/ansible_collections/connect/platform
+
+# connect.platform.* resolves from the checkout through this link (ansible.cfg
+# puts .collections on the collections path). Made here, not committed:
+# ansible-test's symlinks test rejects a committed symlink to a directory.
+$(COLLECTION_LINK):
+	@mkdir -p $(@D) && ln -sfn ../../.. $@
+
+venv: $(STAMP) $(COLLECTION_LINK)  ## Python virtualenv with the pinned dependencies, and the .collections link
 
 host:  ## This machine as a harness host: Docker engine, registry, base images, admin key
 	@bash harness/host-setup.sh
