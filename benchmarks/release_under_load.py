@@ -51,7 +51,7 @@ def versions_after(records: Path, since: float) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--server", required=True, help="the disposable server's container name (for its deploy log)")
-    ap.add_argument("--inventory", required=True)
+    ap.add_argument("--inventory", required=True, action="append", help="an inventory source (repeat for more)")
     ap.add_argument("--url", required=True, help="nginx's published HTTPS address on 127.0.0.1")
     ap.add_argument("--playbook", default="deploy.yml")
     ap.add_argument("-e", "--extra-vars", action="append", default=[], help="passed to ansible-playbook")
@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     time.sleep(args.warmup)
     before_log = server_log_tail(args.server, args.log_file)
     venv_bin = Path(sys.executable).with_name("ansible-playbook")
-    cmd = [str(venv_bin) if venv_bin.exists() else "ansible-playbook", "-i", args.inventory, args.playbook]
+    cmd = [str(venv_bin) if venv_bin.exists() else "ansible-playbook", *(arg for source in args.inventory for arg in ("-i", source)), args.playbook]
     for ev in args.extra_vars:
         cmd += ["-e", ev]
     t0 = time.time()

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import EDGE_HTTPS, INVENTORY, PROJECT, SERVER, edge, started_at
+from conftest import EDGE_HTTPS, PROJECT, SERVER, edge, inventory_args, started_at
 
 APPS = ["connect_app1", "connect_app2"]
 IMAGE = "{{ connect_harness_registry }}/connect-harness/testapp:%s"
@@ -20,7 +20,7 @@ IMAGE = "{{ connect_harness_registry }}/connect-harness/testapp:%s"
 def release(*extra: str, playbook: str = "deploy.yml", expect_failure: bool = False, mix: str = "get=50,post=25,slow=10,health=15") -> dict:
     cmd = [
         sys.executable, str(PROJECT / "benchmarks" / "release_under_load.py"),
-        "--server", SERVER, "--inventory", str(INVENTORY), "--url", EDGE_HTTPS,
+        "--server", SERVER, *inventory_args("--inventory"), "--url", EDGE_HTTPS,
         "--playbook", playbook, "--rate", "60", "--mix", mix,
     ]  # fmt: skip
     for ev in extra:
