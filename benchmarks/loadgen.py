@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Bounded HTTP load generator for the local Connect stack (standard library only).
 
 Sends a weighted mix of requests to the test app behind the local nginx and
@@ -698,7 +697,7 @@ class Run:
             i += 1
         self.issue_end = issue_end
         self.drain(lambda: self.inflight_count() == 0)
-        for _ in threads:
+        for _thread in threads:
             jobs.put(None)
 
     # --- closed loop ----------------------------------------------------------------------

@@ -314,7 +314,7 @@ class Rollout:
             try:
                 self._take_out(svc)
                 self.b.recreate(svc)
-                rec["rollback_boot_to_healthy_s"], _ = self._wait_healthy(svc, None)
+                rec["rollback_boot_to_healthy_s"] = self._wait_healthy(svc, None)[0]
                 self._put_in(svc)
                 rec["action"] = "rolled_back" if rec.get("action") != "failed" else "failed_rolled_back"
                 restored.append(svc)

@@ -265,7 +265,7 @@ class DockerBackend:
             return None
 
     def tag(self, image_id, ref):
-        repo, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
+        repo, _colon, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
         self.c.images.get(image_id).tag(repo, tag)
 
     def _container(self, service):

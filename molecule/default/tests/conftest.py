@@ -112,7 +112,7 @@ def playbook():
         if extra_vars:
             cmd += ["-e", json.dumps(extra_vars)]
         env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-        return PlaybookRun(subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=PROJECT, timeout=900))
+        return PlaybookRun(subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=PROJECT, timeout=900, check=False))
 
     return run
 
@@ -179,14 +179,14 @@ def loadgen(*args: str, duration: float, background: bool = False, stop_file: bo
         if stop_file:
             proc.stop = stop.touch
         return proc
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120, check=False)
     assert proc.returncode in (0, 1), proc.stderr
     print(proc.stderr)
     return json.loads(out.read_text())
 
 
 def loadgen_result(proc) -> dict:
-    _, err = proc.communicate(timeout=600)
+    err = proc.communicate(timeout=600)[1]
     assert proc.returncode in (0, 1), err
     print(err)
     return json.loads(proc.json_path.read_text())

@@ -98,7 +98,7 @@ def test_missing_docker_sdk_names_python3_docker(tmp_path, capsys, monkeypatch, 
 
 def test_argument_checks_come_before_the_sdk_check(tmp_path, capsys, monkeypatch, no_engine):
     monkeypatch.setattr(rolling_restart, "HAS_DOCKER", False)
-    result, _ = run_main(module_args(tmp_path, drain_timeout=0), capsys)
+    result = run_main(module_args(tmp_path, drain_timeout=0), capsys)[0]
     assert result["msg"] == "drain_timeout must be at least 1 second, got 0"
 
 
