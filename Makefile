@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup venv host lint unit molecule test demo demo-deploy demo-rollback demo-destroy bench build
+.PHONY: help setup venv host lint unit sanity molecule test demo demo-deploy demo-rollback demo-destroy bench build
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -52,14 +52,19 @@ lint: venv  ## ansible-lint (production profile), yamllint, ruff
 unit: venv  ## Unit tests of the plugins' logic
 	python -m pytest tests/unit -q -p no:cacheprovider
 
+sanity: venv  ## ansible-test sanity (every test, one Python) on a copy of the collection
+	@command -v shellcheck >/dev/null || { echo "[setup] installing shellcheck (ansible-test's shellcheck test)"; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends shellcheck >/dev/null; }
+	python tests/sanity/run.py
+
 molecule: setup  ## Every Molecule scenario on fresh disposable servers
 	@for s in $(SCENARIOS); do \
 	  echo "=== molecule scenario $$s"; \
 	  molecule test -s $$s || exit 1; \
 	done
 
-test: lint unit molecule  ## What CI runs: lint, unit tests, every Molecule scenario
-	@echo "make test: lint, unit and molecule ($(SCENARIOS)) passed"
+test: lint unit sanity molecule  ## What CI runs: lint, unit tests, ansible-test sanity, every Molecule scenario
+	@echo "make test: lint, unit, sanity and molecule ($(SCENARIOS)) passed"
 
 demo: setup  ## A local disposable server `connect-demo` converged with site.yml
 	@bash harness/images.sh probe postgres pgbouncer redis testapp nginx
