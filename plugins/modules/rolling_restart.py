@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 module: rolling_restart
 short_description: Health-gated, drained rolling restart of the Connect app instances behind nginx
 version_added: 0.2.0
-author: Connect platform operations
+author: Connect platform operations (@connect-platform)
 description:
   - Brings the app instances of a Docker Compose project to the image and configuration the
     project file asks for, one instance at a time, in the order given (the seed's order is
@@ -83,7 +83,7 @@ options:
     type: str
     default: connect_nginx
   upstream:
-    description: Where the upstream file is and how it is rendered (see the P(connect.platform.nginx_upstream#filter) filter).
+    description: Where the upstream file is and how it is rendered.
     type: dict
     required: true
     suboptions:
@@ -92,9 +92,11 @@ options:
         type: path
         required: true
       name:
-        description: Upstream name.
+        description:
+          - Upstream name, the one nginx's C(proxy_pass) uses (the C(connect.platform.nginx) role's
+            C(nginx_app_upstream_name)).
         type: str
-        default: connect_app
+        required: true
       port:
         description: App port.
         type: int
@@ -157,6 +159,7 @@ EXAMPLES = r"""
     expected_version: 3f2a9c1
     upstream:
       file: /opt/connect/config/nginx/conf.d/upstream.conf
+      name: connect_app
 
 - name: Peak season is over, app3 leaves
   connect.platform.rolling_restart:
@@ -165,6 +168,7 @@ EXAMPLES = r"""
     image: connect-app:current
     upstream:
       file: /opt/connect/config/nginx/conf.d/upstream.conf
+      name: connect_app
 """
 
 RETURN = r"""
@@ -395,7 +399,7 @@ def _fail(module, msg, result):
 def main():
     upstream_spec = dict(
         file=dict(type="path", required=True),
-        name=dict(type="str", default="connect_app"),
+        name=dict(type="str", required=True),
         port=dict(type="int", default=3001),
         keepalive=dict(type="int", default=32),
         keepalive_timeout=dict(type="int", default=4),

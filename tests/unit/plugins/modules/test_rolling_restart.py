@@ -31,7 +31,7 @@ def module_args(tmp_path, **overrides):
     args = {
         "services": ["app2", "app1"],
         "image": "connect-app:current",
-        "upstream": {"file": str(tmp_path / "conf.d" / "upstream.conf")},
+        "upstream": {"file": str(tmp_path / "conf.d" / "upstream.conf"), "name": "connect_app"},
     }
     args.update(overrides)
     return args
@@ -85,6 +85,12 @@ def test_required_options(tmp_path, capsys, no_engine):
     result, code = run_main({"services": ["app1"]}, capsys)
     assert code == 1
     assert result["msg"] == "missing required arguments: image, upstream"
+
+
+def test_the_upstream_name_is_required(tmp_path, capsys, no_engine):
+    result, code = run_main(module_args(tmp_path, upstream={"file": str(tmp_path / "upstream.conf")}), capsys)
+    assert code == 1
+    assert result["msg"] == "missing required arguments: name found in upstream"
 
 
 def test_missing_docker_sdk_names_python3_docker(tmp_path, capsys, monkeypatch, no_engine):
