@@ -1,5 +1,6 @@
-# Copyright: connect.platform contributors
-# Apache License 2.0 (see galaxy.yml)
+# Copyright (c) 2025, Connect platform operations
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
 """Decision logic of the ``rolling_restart`` module, free of Docker.
 
 A ``Rollout`` talks to the host only through a backend object (the module

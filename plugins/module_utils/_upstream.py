@@ -1,5 +1,6 @@
-# Copyright: connect.platform contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright (c) 2025, Connect platform operations
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
 """The nginx upstream of the app instances, rendered in ONE place.
 
 The ``rolling_restart`` module writes it (the app role calls the module at

@@ -1,6 +1,7 @@
 #!/usr/bin/python
-# Copyright: (c) 2025, Connect platform operations
-# Apache License 2.0 (see galaxy.yml)
+# Copyright (c) 2025, Connect platform operations
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
 
 from __future__ import annotations
 
