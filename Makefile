@@ -43,11 +43,12 @@ host:  ## This machine as a harness host: Docker engine, registry, base images, 
 
 setup: venv host  ## Everything the tests and the demo need (idempotent)
 
-lint: venv  ## ansible-lint (production profile), yamllint, ruff
+lint: venv  ## ansible-lint (production profile), yamllint, ruff, changelog fragments
 	ansible-lint
 	yamllint --strict .
 	ruff check .
 	ruff format --check .
+	antsibull-changelog lint
 
 unit: venv  ## Unit tests of the plugins' logic
 	python -m pytest tests/unit -q -p no:cacheprovider
