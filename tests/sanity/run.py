@@ -113,6 +113,30 @@ def copy_collection(target):
             shutil.copy2(source, dest)
 
 
+RUNNING = re.compile(r'^Running sanity test "([^"]+)"')
+
+
+def run_timed(command, cwd):
+    """Run ``command``, passing its output through; return (exit status, seconds per sanity test)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    durations = {}
+    current, since = None, time.monotonic()
+    with subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            found = RUNNING.match(line)
+            if found:
+                now = time.monotonic()
+                if current:
+                    durations[current] = durations.get(current, 0.0) + now - since
+                current, since = found.group(1), now
+        rc = proc.wait()
+    if current:
+        durations[current] = durations.get(current, 0.0) + time.monotonic() - since
+    return rc, durations
+
+
 def main(argv):
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
     ansible_test = shutil.which("ansible-test") or str(Path(sys.executable).parent / "ansible-test")
@@ -123,8 +147,10 @@ def main(argv):
         copy_collection(root)
         command = [ansible_test, "sanity", "--python", python, "--color", "no", *argv]
         print(f"[sanity] {' '.join(command)} (in {root})", flush=True)
-        rc = subprocess.call(command, cwd=root)
+        rc, durations = run_timed(command, root)
     elapsed = time.monotonic() - start
+    slowest = sorted(durations.items(), key=lambda item: -item[1])[:5]
+    print("[sanity] slowest tests (with their requirements install): " + ", ".join(f"{name} {secs:.0f} s" for name, secs in slowest))
     print(f"[sanity] ansible-test sanity {'passed' if rc == 0 else f'FAILED (exit {rc})'} in {elapsed:.0f} s")
     return rc
 
