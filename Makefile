@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup venv host lint unit molecule test demo demo-deploy demo-rollback demo-destroy bench build
+.PHONY: help setup venv host lint unit sanity molecule test demo demo-deploy demo-rollback demo-destroy bench build
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -26,7 +26,15 @@ $(STAMP): requirements.txt
 	@$(VENV)/bin/pip install -q -r requirements.txt 2>&1 | { grep -v "^WARNING: Location" || true; }
 	@rm -f $(VENV)/.requirements-* && touch $@
 
-venv: $(STAMP)  ## Python virtualenv with the pinned dependencies
+COLLECTION_LINK := .collections/ansible_collections/connect/platform
+
+# connect.platform.* resolves from the checkout through this link (ansible.cfg
+# puts .collections on the collections path). Made here, not committed:
+# ansible-test's symlinks test rejects a committed symlink to a directory.
+$(COLLECTION_LINK):
+	@mkdir -p $(@D) && ln -sfn ../../.. $@
+
+venv: $(STAMP) $(COLLECTION_LINK)  ## Python virtualenv with the pinned dependencies, and the .collections link
 
 host:  ## This machine as a harness host: Docker engine, registry, base images, admin key
 	@bash harness/host-setup.sh
@@ -35,14 +43,20 @@ host:  ## This machine as a harness host: Docker engine, registry, base images, 
 
 setup: venv host  ## Everything the tests and the demo need (idempotent)
 
-lint: venv  ## ansible-lint (production profile), yamllint, ruff
+lint: venv  ## ansible-lint (production profile), yamllint, ruff, changelog fragments
 	ansible-lint
 	yamllint --strict .
 	ruff check .
 	ruff format --check .
+	antsibull-changelog lint
 
 unit: venv  ## Unit tests of the plugins' logic
 	python -m pytest tests/unit -q -p no:cacheprovider
+
+sanity: venv  ## ansible-test sanity (every test, one Python) on a copy of the collection
+	@command -v shellcheck >/dev/null || { echo "[setup] installing shellcheck (ansible-test's shellcheck test)"; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends shellcheck >/dev/null; }
+	python tests/sanity/run.py
 
 molecule: setup  ## Every Molecule scenario on fresh disposable servers, each action timed
 	@for s in $(SCENARIOS); do \
@@ -50,12 +64,13 @@ molecule: setup  ## Every Molecule scenario on fresh disposable servers, each ac
 	  bash harness/molecule.sh $$s || exit 1; \
 	done
 
-test:  ## What CI runs: lint, unit tests, every Molecule scenario (each phase timed)
+test:  ## What CI runs: lint, unit tests, ansible-test sanity, every Molecule scenario (each phase timed)
 	@bash harness/phase.sh setup $(MAKE) --no-print-directory setup
 	@bash harness/phase.sh lint $(MAKE) --no-print-directory lint
 	@bash harness/phase.sh unit $(MAKE) --no-print-directory unit
+	@bash harness/phase.sh sanity $(MAKE) --no-print-directory sanity
 	@bash harness/phase.sh molecule $(MAKE) --no-print-directory molecule
-	@echo "make test: lint, unit and molecule ($(SCENARIOS)) passed"
+	@echo "make test: lint, unit, sanity and molecule ($(SCENARIOS)) passed"
 
 demo: setup  ## A local disposable server `connect-demo` converged with site.yml
 	@bash harness/images.sh probe postgres pgbouncer redis testapp nginx

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Bounded HTTP load generator for the local Connect stack (standard library only).
 
 Sends a weighted mix of requests to the test app behind the local nginx and
@@ -38,10 +37,15 @@ dropped_by_client (open loop: not launched because --max-inflight requests were
 already in flight). Every outcome but ok is a failure; a 429 is also counted as
 rate_limited and is not a failure with --allow-429.
 
-Nothing is retried. An idle keep-alive connection that the server already
-closed (readable before a request is written on it) is discarded and replaced
-before the request is sent; a connection that fails mid-request is counted in
-the outcome and replaced for the next request.
+Retries: one case only. A request sent on a REUSED keep-alive connection
+that the server closed before any byte of the answer came back is sent again,
+once, on a new connection, as browsers do (counted as ``retried_on_reused``,
+marked ``retried`` in its record; ``--no-retry`` makes it a failure instead).
+Nothing else is retried. An idle keep-alive connection that the server
+already closed (readable before a request is written on it) is discarded and
+replaced before the request is sent; any other failure of a connection
+mid-request is counted in the outcome and the connection replaced for the
+next request.
 """
 
 from __future__ import annotations
@@ -698,7 +702,7 @@ class Run:
             i += 1
         self.issue_end = issue_end
         self.drain(lambda: self.inflight_count() == 0)
-        for _ in threads:
+        for _thread in threads:
             jobs.put(None)
 
     # --- closed loop ----------------------------------------------------------------------

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run a release playbook (deploy.yml or rollback.yml) while loadgen.py keeps
 a steady open-loop load on nginx, and report what the clients saw.
 
@@ -31,7 +30,7 @@ ROOT = HERE.parent
 
 def server_log_tail(server: str, path: str) -> dict | None:
     """The last deploy-log line on the disposable server (a container)."""
-    proc = subprocess.run(["docker", "exec", server, "tail", "-n", "1", path], capture_output=True, text=True)
+    proc = subprocess.run(["docker", "exec", server, "tail", "-n", "1", path], capture_output=True, text=True, check=False)
     if proc.returncode != 0 or not proc.stdout.strip():
         return None
     return json.loads(proc.stdout)
@@ -51,7 +50,7 @@ def versions_after(records: Path, since: float) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--server", required=True, help="the disposable server's container name (for its deploy log)")
-    ap.add_argument("--inventory", required=True)
+    ap.add_argument("--inventory", required=True, action="append", help="an inventory source (repeat for more)")
     ap.add_argument("--url", required=True, help="nginx's published HTTPS address on 127.0.0.1")
     ap.add_argument("--playbook", default="deploy.yml")
     ap.add_argument("-e", "--extra-vars", action="append", default=[], help="passed to ansible-playbook")
@@ -77,17 +76,21 @@ def main(argv=None) -> int:
     time.sleep(args.warmup)
     before_log = server_log_tail(args.server, args.log_file)
     venv_bin = Path(sys.executable).with_name("ansible-playbook")
-    cmd = [str(venv_bin) if venv_bin.exists() else "ansible-playbook", "-i", args.inventory, args.playbook]
+    cmd = [
+        str(venv_bin) if venv_bin.exists() else "ansible-playbook",
+        *(arg for source in args.inventory for arg in ("-i", source)),
+        args.playbook,
+    ]
     for ev in args.extra_vars:
         cmd += ["-e", ev]
     t0 = time.time()
     try:
-        play = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
+        play = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, ANSIBLE_NOCOLOR="1"), check=False)
         t1 = time.time()
         time.sleep(args.cooldown)
     finally:
         stop.touch()
-    _, load_err = load.communicate(timeout=120)
+    load_err = load.communicate(timeout=120)[1]
     summary = json.loads(summary_file.read_text())
     entry = server_log_tail(args.server, args.log_file)
     if entry == before_log:

@@ -23,7 +23,7 @@ containers=("$pg" "$pgb" "$rq" "$rc")
 work=$(mktemp -d /tmp/connect-smoke.XXXXXX)
 passed=0 failed=0
 
-# shellcheck disable=SC2329  # called by the EXIT trap
+# shellcheck disable=SC2317,SC2329  # called by the EXIT trap (SC2317: shellcheck < 0.10)
 cleanup() {
   docker rm -f -v "${containers[@]}" >/dev/null 2>&1
   docker network rm "$net" >/dev/null 2>&1

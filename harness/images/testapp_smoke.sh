@@ -31,7 +31,7 @@ containers=("$pg" "$pgb" "$rc" "$rq" "$client" "$app1" "$app2" "$app3" "$scraper
 work=$(mktemp -d /tmp/tapp-smoke.XXXXXX)
 passed=0 failed=0 watchdog=
 
-# shellcheck disable=SC2329  # called by the EXIT trap
+# shellcheck disable=SC2317,SC2329  # called by the EXIT trap (SC2317: shellcheck < 0.10)
 cleanup() {
   [ -z "$watchdog" ] || kill "$watchdog" 2>/dev/null
   docker rm -f -v "${containers[@]}" >/dev/null 2>&1
@@ -75,7 +75,7 @@ except Exception: v = ""
 print(v if not isinstance(v, (dict, list)) else json.dumps(v))' "$1"; }
 psql_pg() { dexec "$pg" psql -X -U connect -d connect -tAc "$1"; }
 # Predicates for wait_for (evaluated on every try).
-# shellcheck disable=SC2329  # called through wait_for
+# shellcheck disable=SC2317,SC2329  # called through wait_for (SC2317: shellcheck < 0.10)
 {
   http_is() { [ "$(code "$2")" = "$1" ]; }
   http_answers() { [ "$(code "$1")" != 000 ]; }

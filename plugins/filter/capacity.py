@@ -1,5 +1,6 @@
-# Copyright: (c) 2025, Connect platform operations
-# Apache License 2.0 (see galaxy.yml)
+# Copyright (c) 2025, Connect platform operations
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
 """Capacity filter: connect.platform.capacity_plan.
 
 Documentation lives in the sidecar file capacity_plan.yml.  The logic is in

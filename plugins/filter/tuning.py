@@ -1,5 +1,6 @@
-# Copyright: (c) 2025, Connect platform operations
-# Apache License 2.0 (see galaxy.yml)
+# Copyright (c) 2025, Connect platform operations
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
 """PostgreSQL tuning filters: connect.platform.pg_tune and connect.platform.pg_settings.
 
 Documentation lives in the sidecar files pg_tune.yml and pg_settings.yml.

@@ -1,5 +1,6 @@
-# Copyright: connect.platform contributors
-# Apache License 2.0 (see galaxy.yml)
+# Copyright (c) 2025, Connect platform operations
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
 """Decision logic of the ``rolling_restart`` module, free of Docker.
 
 A ``Rollout`` talks to the host only through a backend object (the module
@@ -314,7 +315,7 @@ class Rollout:
             try:
                 self._take_out(svc)
                 self.b.recreate(svc)
-                rec["rollback_boot_to_healthy_s"], _ = self._wait_healthy(svc, None)
+                rec["rollback_boot_to_healthy_s"] = self._wait_healthy(svc, None)[0]
                 self._put_in(svc)
                 rec["action"] = "rolled_back" if rec.get("action") != "failed" else "failed_rolled_back"
                 restored.append(svc)

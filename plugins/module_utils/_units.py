@@ -1,5 +1,6 @@
-# Copyright: (c) 2025, Connect platform operations
-# Apache License 2.0 (see galaxy.yml)
+# Copyright (c) 2025, Connect platform operations
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
 """Size and CPU parsing shared by the connect.platform filters.
 
 Private to the collection (underscore-prefixed); importable without Ansible.

@@ -1,11 +1,12 @@
-# Copyright: connect.platform contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright (c) 2025, Connect platform operations
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
 """The nginx upstream of the app instances, rendered in ONE place.
 
-The nginx role writes it at converge (through the ``nginx_upstream`` filter)
-and the ``rolling_restart`` module rewrites it to take one instance out of
-rotation and put it back: both must produce byte-identical text, or every
-converge after a release would report a change.
+The ``rolling_restart`` module writes it (the app role calls the module at
+converge and for releases) and rewrites it to take one instance out of
+rotation and put it back. The upstream name has no default here: the caller
+passes the one nginx's ``proxy_pass`` uses.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ def _positive_int(value, what):
     return value
 
 
-def render_upstream(servers, name="connect_app", port=3001, keepalive=32, keepalive_timeout=4, max_fails=1, fail_timeout=5):
-    """Return the text of an ``upstream`` block over ``servers`` (Compose
-    service names, resolved by Docker's DNS when nginx loads the config).
+def render_upstream(servers, *, name, port=3001, keepalive=32, keepalive_timeout=4, max_fails=1, fail_timeout=5):
+    """Return the text of the ``upstream`` block ``name`` over ``servers``
+    (Compose service names, resolved by Docker's DNS when nginx loads the config).
 
     Order is kept (round robin starts with the first). ``keepalive_timeout``
     (seconds) must stay below the app's idle keep-alive timeout, or nginx can

@@ -1,6 +1,7 @@
 #!/usr/bin/python
-# Copyright: (c) 2025, Connect platform operations
-# Apache License 2.0 (see galaxy.yml)
+# Copyright (c) 2025, Connect platform operations
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ DOCUMENTATION = r"""
 module: rolling_restart
 short_description: Health-gated, drained rolling restart of the Connect app instances behind nginx
 version_added: 0.2.0
-author: Connect platform operations
+author: Connect platform operations (@connect-platform)
 description:
   - Brings the app instances of a Docker Compose project to the image and configuration the
     project file asks for, one instance at a time, in the order given (the seed's order is
@@ -83,7 +84,7 @@ options:
     type: str
     default: connect_nginx
   upstream:
-    description: Where the upstream file is and how it is rendered (see the P(connect.platform.nginx_upstream#filter) filter).
+    description: Where the upstream file is and how it is rendered.
     type: dict
     required: true
     suboptions:
@@ -92,9 +93,11 @@ options:
         type: path
         required: true
       name:
-        description: Upstream name.
+        description:
+          - Upstream name, the one nginx's C(proxy_pass) uses (the stack contract's
+            C(compose_stack_app_upstream.name)).
         type: str
-        default: connect_app
+        required: true
       port:
         description: App port.
         type: int
@@ -157,6 +160,7 @@ EXAMPLES = r"""
     expected_version: 3f2a9c1
     upstream:
       file: /opt/connect/config/nginx/conf.d/upstream.conf
+      name: connect_app
 
 - name: Peak season is over, app3 leaves
   connect.platform.rolling_restart:
@@ -165,6 +169,7 @@ EXAMPLES = r"""
     image: connect-app:current
     upstream:
       file: /opt/connect/config/nginx/conf.d/upstream.conf
+      name: connect_app
 """
 
 RETURN = r"""
@@ -265,7 +270,7 @@ class DockerBackend:
             return None
 
     def tag(self, image_id, ref):
-        repo, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
+        repo, _colon, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
         self.c.images.get(image_id).tag(repo, tag)
 
     def _container(self, service):
@@ -395,7 +400,7 @@ def _fail(module, msg, result):
 def main():
     upstream_spec = dict(
         file=dict(type="path", required=True),
-        name=dict(type="str", default="connect_app"),
+        name=dict(type="str", required=True),
         port=dict(type="int", default=3001),
         keepalive=dict(type="int", default=32),
         keepalive_timeout=dict(type="int", default=4),

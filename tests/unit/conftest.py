@@ -1,9 +1,10 @@
 """Shared test set-up for the collection's unit tests.
 
-The repository root is the collection root; the committed symlink
-.collections/ansible_collections/connect/platform -> ../../.. gives it the
-path Ansible expects, and this puts .collections first on sys.path so the
-tests import the collection as ansible_collections.connect.platform.
+The repository root is the collection root; the symlink
+.collections/ansible_collections/connect/platform -> ../../.. (made by
+`make venv`, not committed) gives it the path Ansible expects, and this puts
+.collections first on sys.path so the tests import the collection as
+ansible_collections.connect.platform.
 
 The fixtures read the filters' sidecar docs and run Ansible's own CLIs
 (ansible-doc, ansible-playbook) from the same virtualenv.
@@ -26,8 +27,9 @@ BIN = Path(sys.executable).parent
 
 if not (COLLECTIONS / "ansible_collections" / "connect" / "platform").is_dir():
     raise RuntimeError(
-        f"{COLLECTIONS}/ansible_collections/connect/platform is missing; "
-        "create the symlink: ln -s ../../.. .collections/ansible_collections/connect/platform"
+        f"{COLLECTIONS}/ansible_collections/connect/platform is missing: run `make venv` "
+        "(or: mkdir -p .collections/ansible_collections/connect && "
+        "ln -sfn ../../.. .collections/ansible_collections/connect/platform)"
     )
 if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))

@@ -1,6 +1,7 @@
 """The shipped inventories are coherent: production reproduces the seed's
 §4.4 postgresql.conf and its §2.2 plan fits the host, base and peak."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,25 @@ def test_harness_plan_fits_a_two_core_machine():
     resources["app"] = {**resources["app"], "replicas": 3}
     plan = capacity_plan(resources, host_cpus=2, host_memory="24g", max_cpu_percent=100, max_memory_percent=90)
     assert plan["totals"]["cpus"] <= 2
+
+
+def _inventory(run_ansible, *args):
+    proc = run_ansible("ansible-inventory", *args)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_molecule_server_gets_exactly_the_harness_values_and_not_the_demo(run_ansible):
+    # molecule.yml's two inventory sources: the scenario's server, then the
+    # demo's group_vars through harness_vars.yml (a group without hosts).
+    sources = ["-i", "molecule/default/inventory", "-i", "inventories/demo/harness_vars.yml"]
+    listed = _inventory(run_ansible, *sources, "--list")
+    assert listed["connect_servers"]["hosts"] == ["connect-molecule-default"]
+    host = _inventory(run_ansible, *sources, "--host", "connect-molecule-default")
+    assert host == {"ansible_connection": "community.docker.docker", **HARNESS}
+
+
+def test_demo_inventory_alone_still_has_its_server_and_values(run_ansible):
+    listed = _inventory(run_ansible, "-i", "inventories/demo", "--list")
+    assert listed["connect_servers"]["hosts"] == ["connect-demo"]
+    assert listed["_meta"]["hostvars"]["connect-demo"] == {"ansible_connection": "community.docker.docker", **HARNESS}

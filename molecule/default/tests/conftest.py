@@ -19,8 +19,17 @@ import yaml
 
 SCENARIO = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", SCENARIO.parents[1]))
-# Overridable so the same checks can run against another disposable server.
-INVENTORY = Path(os.environ.get("CONNECT_TEST_INVENTORY", SCENARIO / "inventory"))
+# The scenario's server, then the demo's group_vars (the harness values) without
+# the demo's host. Overridable so the same checks can run against another
+# disposable server: CONNECT_TEST_INVENTORY=inventories/demo (sources separated by ':').
+INVENTORIES = [
+    Path(source)
+    for source in os.environ.get(
+        "CONNECT_TEST_INVENTORY",
+        os.pathsep.join([str(SCENARIO / "inventory"), str(PROJECT / "inventories" / "demo" / "harness_vars.yml")]),
+    ).split(os.pathsep)
+]
+INVENTORY = INVENTORIES[0]  # the one that names the server (testinfra's connection)
 SERVER = os.environ.get("CONNECT_TEST_SERVER", "connect-molecule-default")
 REGISTRY_PORT = 5000
 
@@ -34,6 +43,11 @@ def harness_vars() -> dict:
     """The demo/test inventory's values (the only place they differ from production)."""
     path = PROJECT / "inventories" / "demo" / "group_vars" / "connect_servers" / "harness.yml"
     return yaml.safe_load(path.read_text())
+
+
+def inventory_args(option: str = "-i") -> list[str]:
+    """Every inventory source, each after ``option``."""
+    return [arg for source in INVENTORIES for arg in (option, str(source))]
 
 
 def role_defaults(role: str) -> dict:
@@ -111,11 +125,11 @@ def playbook():
     """Run site.yml (or another playbook) against the scenario's server."""
 
     def run(*args: str, playbook: str = "site.yml", extra_vars: dict | None = None) -> PlaybookRun:
-        cmd = ["ansible-playbook", "-i", str(INVENTORY), str(PROJECT / playbook), *args]
+        cmd = ["ansible-playbook", *inventory_args(), str(PROJECT / playbook), *args]
         if extra_vars:
             cmd += ["-e", json.dumps(extra_vars)]
         env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-        return PlaybookRun(subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=PROJECT, timeout=900))
+        return PlaybookRun(subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=PROJECT, timeout=900, check=False))
 
     return run
 
@@ -182,14 +196,14 @@ def loadgen(*args: str, duration: float, background: bool = False, stop_file: bo
         if stop_file:
             proc.stop = stop.touch
         return proc
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120, check=False)
     assert proc.returncode in (0, 1), proc.stderr
     print(proc.stderr)
     return json.loads(out.read_text())
 
 
 def loadgen_result(proc) -> dict:
-    _, err = proc.communicate(timeout=600)
+    err = proc.communicate(timeout=600)[1]
     assert proc.returncode in (0, 1), err
     print(err)
     return json.loads(proc.json_path.read_text())

@@ -33,7 +33,7 @@ APP3 = f"{CONTAINER['app']}3"
 
 def instances_seen(n: int = 20, path: str = "/api/health") -> dict:
     seen = {}
-    for _ in range(n):
+    for _attempt in range(n):
         ans = edge(path)
         assert ans.status == 200, ans
         seen[ans.headers["x-app-instance"]] = ans.headers["x-app-version"]
@@ -102,13 +102,13 @@ def test_env_file_is_private_and_points_at_pgbouncer(host):
 def test_brn_encrypted_by_one_instance_is_read_by_the_other(host):
     brn = "123-45-67890"
     by_instance = {}
-    for _ in range(10):
+    for _attempt in range(10):
         ans = edge("/api/crypto/brn", "POST", {"brn": brn})
         assert ans.status == 200, ans
         by_instance.setdefault(ans.headers["x-app-instance"], ans.json())
     assert len(by_instance) == 2
     for ciphertext in by_instance.values():
-        for _ in range(4):
+        for _attempt in range(4):
             ans = edge("/api/crypto/brn/decrypt", "POST", {"ciphertext": ciphertext["ciphertext"]})
             assert ans.status == 200 and ans.json()["brn"] == brn, ans
 
@@ -329,7 +329,7 @@ def _planned_cpus(output: str, instances: int) -> bool:
 
 
 def test_the_11th_auth_request_within_a_minute_gets_429(host):
-    statuses = [edge("/api/auth/login", "POST", {"email": "a@example.kr", "password": "x"}).status for _ in range(11)]
+    statuses = [edge("/api/auth/login", "POST", {"email": "a@example.kr", "password": "x"}).status for _attempt in range(11)]
     assert 429 not in statuses[:10], statuses
     assert statuses[10] == 429, statuses
     # A spoofed client address from an untrusted peer changes nothing.

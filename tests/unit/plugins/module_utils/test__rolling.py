@@ -25,6 +25,8 @@ RELEASE = "connect-app:20261126T101500-3f2a9c1"
 READ_ONLY = {"image_id", "instance", "config_differs", "read_upstream", "upstream_dir_exists", "monotonic"}
 EFFECTS = ("tag", "recreate", "remove", "write_upstream", "nginx_test", "nginx_reload")
 
+UPSTREAM_NAME = "connect_app"
+
 DEFAULT_PARAMS = {
     "project_dir": "/opt/connect",
     "project_file": "docker-compose.production.yml",
@@ -89,7 +91,7 @@ class FakeBackend:
         self.containers = {svc: self._container(V1, {"mode": "healthy"}, booted=True) for svc in services}
         self.config_changed = set()
         self.dir_exists = True
-        self.upstream = render_upstream(list(rotation)) if rotation is not None else None
+        self.upstream = render_upstream(list(rotation), name=UPSTREAM_NAME) if rotation is not None else None
         self.writes = []
         self.nginx_up = True
         self.nginx_test_result = (True, "nginx: configuration file /etc/nginx/nginx.conf test is successful\n")
@@ -417,7 +419,7 @@ def test_release_order_drain_and_rejoin():
         "app2": {"file": ["app1"], "loaded": ["app1"], "old_workers_alive": False},
         "app1": {"file": ["app2"], "loaded": ["app2"], "old_workers_alive": False},
     }
-    assert fake.upstream == render_upstream(["app1", "app2"])
+    assert fake.upstream == render_upstream(["app1", "app2"], name=UPSTREAM_NAME)
     assert fake.loaded == ["app1", "app2"]
     assert result["rotation"] == ["app1", "app2"]
     assert result["warnings"] == []
@@ -500,7 +502,7 @@ def test_stale_upstream_alone_is_rewritten():
     result = run(fake, params)
     assert result["changed"] is True
     assert fake.effects() == into_rotation(["app1", "app2"])
-    assert fake.upstream == render_upstream(["app1", "app2"])
+    assert fake.upstream == render_upstream(["app1", "app2"], name=UPSTREAM_NAME)
     assert fake.names() & {"recreate", "remove", "tag"} == set()
 
 
@@ -535,7 +537,7 @@ def test_first_instance_fails_and_is_rolled_back(boot, why):
     ]
     assert {svc: ct["image_id"] for svc, ct in fake.containers.items()} == {"app1": V1, "app2": V1}
     assert [c[1] for c in fake.calls if c[0] == "recreate"] == ["app2", "app2"]
-    assert fake.upstream == render_upstream(["app1", "app2"])
+    assert fake.upstream == render_upstream(["app1", "app2"], name=UPSTREAM_NAME)
     assert fake.loaded == ["app1", "app2"]
     app2 = err.result["instances"][1]
     assert app2["action"] == "failed_rolled_back"
@@ -618,7 +620,7 @@ def test_instances_after_the_failed_one_are_not_started():
     params = release_params(services=["app3", "app2", "app1"])
     fake = release_fake(params, polls=0)
     fake.containers["app3"] = fake._container(V1, {"mode": "healthy"}, booted=True)
-    fake.upstream = render_upstream(["app1", "app2", "app3"])
+    fake.upstream = render_upstream(["app1", "app2", "app3"], name=UPSTREAM_NAME)
     fake.loaded = ["app1", "app2", "app3"]
     fake.boot[("app2", V2)] = {"mode": "exit"}
     err = fail(fake, params)
@@ -633,7 +635,7 @@ def test_instances_after_the_failed_one_are_not_started():
     ]
     assert [c[1] for c in fake.calls if c[0] == "recreate"] == ["app3", "app2", "app2", "app3"]
     assert {svc: ct["image_id"] for svc, ct in fake.containers.items()} == {"app1": V1, "app2": V1, "app3": V1}
-    assert fake.upstream == render_upstream(["app1", "app2", "app3"])
+    assert fake.upstream == render_upstream(["app1", "app2", "app3"], name=UPSTREAM_NAME)
 
 
 def test_recreate_error_rolls_back():
@@ -674,7 +676,7 @@ def test_second_instance_fails_and_both_are_rolled_back():
     ]
     # the rollback drains app2 too before recreating it
     assert fake.at_recreate["app2"] == {"file": ["app1"], "loaded": ["app1"], "old_workers_alive": False}
-    assert fake.upstream == render_upstream(["app1", "app2"])
+    assert fake.upstream == render_upstream(["app1", "app2"], name=UPSTREAM_NAME)
 
 
 def test_failure_while_watched_is_rolled_back():
@@ -910,7 +912,7 @@ def test_nginx_failure_during_a_release_puts_the_tags_back(trouble):
     assert err.result["instances"][1]["error"] == why
     assert {svc: ct["image_id"] for svc, ct in fake.containers.items()} == {"app1": V1, "app2": V1}
     assert ("recreate", "app1") not in fake.calls
-    assert fake.upstream == render_upstream(["app1", "app2"])
+    assert fake.upstream == render_upstream(["app1", "app2"], name=UPSTREAM_NAME)
     assert err.result["rotation"] == ["app1", "app2"]
     assert err.result["previous_image_id"] == V1
 
@@ -937,7 +939,7 @@ def test_first_install_without_nginx_writes_the_upstream_at_the_end():
         ("write_upstream", ("app1", "app2")),
     ]
     assert fake.names() & {"nginx_test", "nginx_reload", "nginx_workers"} == set()
-    assert fake.upstream == render_upstream(["app1", "app2"])
+    assert fake.upstream == render_upstream(["app1", "app2"], name=UPSTREAM_NAME)
     assert result["rotation"] == ["app1", "app2"]
     assert [(i["service"], i["reason"], i["image_before"], i["drain_s"]) for i in result["instances"]] == [
         ("app1", "missing", None, 0.0),
@@ -983,7 +985,7 @@ def test_retire_drains_then_removes():
     result = run(fake, params)
     assert fake.effects() == [*out_of_rotation("app3", ["app1", "app2"]), ("remove", "app3")]
     assert fake.at_remove == {"app3": {"file": ["app1", "app2"], "loaded": ["app1", "app2"], "old_workers_alive": False}}
-    assert fake.upstream == render_upstream(["app1", "app2"])
+    assert fake.upstream == render_upstream(["app1", "app2"], name=UPSTREAM_NAME)
     assert set(fake.containers) == {"app1", "app2"}
     assert result["instances"][2] == {"service": "app3", "action": "retired", "reason": "retired", "drain_s": 2.0}
     assert [i["service"] for i in result["instances"]] == ["app1", "app2", "app3"]
@@ -1007,7 +1009,7 @@ def test_single_instance_is_replaced_in_place_with_a_warning():
     assert fake.effects() == [("recreate", "app1")]
     assert result["warnings"] == ["app1 is the only instance in rotation; it is replaced without being taken out"]
     assert result["instances"][0]["drain_s"] == 0.0
-    assert fake.upstream == render_upstream(["app1"])
+    assert fake.upstream == render_upstream(["app1"], name=UPSTREAM_NAME)
 
 
 def test_drain_timeout_warns_and_continues():
@@ -1022,7 +1024,7 @@ def test_drain_timeout_warns_and_continues():
     assert result["instances"][1]["drain_s"] == 40.25
     assert result["instances"][1]["action"] == "recreated"
     assert fake.at_recreate["app2"]["old_workers_alive"] is True
-    assert fake.upstream == render_upstream(["app1", "app2"])
+    assert fake.upstream == render_upstream(["app1", "app2"], name=UPSTREAM_NAME)
 
 
 def test_slow_new_workers_are_waited_for():

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 HEADER = "# Managed by connect.platform (nginx role and rolling_restart module): do not edit.\n"
 
+NAME = "connect_app"
+
 APP1_APP2 = (
     HEADER + "upstream connect_app {\n"
     "    server app1:3001 max_fails=1 fail_timeout=5s;\n"
@@ -24,13 +26,19 @@ APP1_APP2 = (
 
 
 def test_exact_text_for_app1_app2():
-    assert render_upstream(["app1", "app2"]) == APP1_APP2
+    assert render_upstream(["app1", "app2"], name=NAME) == APP1_APP2
 
 
 def test_defaults_are_the_documented_ones():
-    assert render_upstream(["app1", "app2"]) == render_upstream(
-        ["app1", "app2"], name="connect_app", port=3001, keepalive=32, keepalive_timeout=4, max_fails=1, fail_timeout=5
+    assert render_upstream(["app1", "app2"], name=NAME) == render_upstream(
+        ["app1", "app2"], name=NAME, port=3001, keepalive=32, keepalive_timeout=4, max_fails=1, fail_timeout=5
     )
+
+
+def test_the_upstream_name_has_no_default():
+    # One name for nginx's proxy_pass and the upstream file: the caller gives it, always.
+    with pytest.raises(TypeError, match="name"):
+        render_upstream(["app1", "app2"])  # pylint: disable=missing-kwoa  # the missing name is what is tested
 
 
 def test_every_option_lands_in_the_text():
@@ -46,15 +54,15 @@ def test_every_option_lands_in_the_text():
 
 
 def test_order_is_kept():
-    text = render_upstream(["app2", "app10", "app1"])
+    text = render_upstream(["app2", "app10", "app1"], name=NAME)
     assert [line.split()[1] for line in text.splitlines() if line.startswith("    server ")] == ["app2:3001", "app10:3001", "app1:3001"]
 
 
 def test_single_server_and_boundaries_are_accepted():
     name63 = "a" + "b" * 62
-    text = render_upstream([name63], port=65535, keepalive=1, keepalive_timeout=1, max_fails=1, fail_timeout=1)
+    text = render_upstream([name63], name=name63, port=65535, keepalive=1, keepalive_timeout=1, max_fails=1, fail_timeout=1)
     assert f"    server {name63}:65535 max_fails=1 fail_timeout=1s;\n" in text
-    assert render_upstream(["app1"], port=1).count("server app1:1 ") == 1
+    assert render_upstream(["app1"], name=NAME, port=1).count("server app1:1 ") == 1
 
 
 @pytest.mark.parametrize(
@@ -80,7 +88,7 @@ def test_single_server_and_boundaries_are_accepted():
 )
 def test_bad_server_lists(servers, message):
     with pytest.raises(UpstreamError) as info:
-        render_upstream(servers)
+        render_upstream(servers, name=NAME)
     assert str(info.value) == message
 
 
@@ -95,13 +103,13 @@ def test_bad_upstream_name(name):
 @pytest.mark.parametrize("value", [0, -1, True, False, "3001", 1.5, None])
 def test_non_positive_or_non_int_numbers(option, value):
     with pytest.raises(UpstreamError) as info:
-        render_upstream(["app1"], **{option: value})
+        render_upstream(["app1"], name=NAME, **{option: value})
     assert str(info.value) == f"{option} must be a positive integer, got {value!r}"
 
 
 def test_port_above_65535():
     with pytest.raises(UpstreamError) as info:
-        render_upstream(["app1"], port=65536)
+        render_upstream(["app1"], name=NAME, port=65536)
     assert str(info.value) == "port must be at most 65535, got 65536"
 
 
@@ -126,7 +134,7 @@ def test_trailing_newline_in_a_name_is_rejected(servers, name, message):
 
 
 def test_servers_in_round_trip_keeps_order():
-    assert servers_in(render_upstream(["app2", "app1", "app3"])) == ["app2", "app1", "app3"]
+    assert servers_in(render_upstream(["app2", "app1", "app3"], name=NAME)) == ["app2", "app1", "app3"]
     assert servers_in(APP1_APP2) == ["app1", "app2"]
 
 
@@ -150,11 +158,12 @@ NAMES = st.from_regex(r"[a-z][a-z0-9_-]{0,62}", fullmatch=True)
 
 @given(
     servers=st.lists(NAMES, min_size=1, max_size=8, unique=True),
+    name=NAMES,
     port=st.integers(min_value=1, max_value=65535),
     keepalive=st.integers(min_value=1, max_value=10_000),
 )
-def test_servers_in_inverts_render_upstream(servers, port, keepalive):
-    text = render_upstream(servers, port=port, keepalive=keepalive)
+def test_servers_in_inverts_render_upstream(servers, name, port, keepalive):
+    text = render_upstream(servers, name=name, port=port, keepalive=keepalive)
     assert servers_in(text) == servers
     assert text.startswith(HEADER) and text.endswith("}\n")
     assert text.count("\n") == len(servers) + 5

@@ -31,7 +31,7 @@ def module_args(tmp_path, **overrides):
     args = {
         "services": ["app2", "app1"],
         "image": "connect-app:current",
-        "upstream": {"file": str(tmp_path / "conf.d" / "upstream.conf")},
+        "upstream": {"file": str(tmp_path / "conf.d" / "upstream.conf"), "name": "connect_app"},
     }
     args.update(overrides)
     return args
@@ -87,6 +87,12 @@ def test_required_options(tmp_path, capsys, no_engine):
     assert result["msg"] == "missing required arguments: image, upstream"
 
 
+def test_the_upstream_name_is_required(tmp_path, capsys, no_engine):
+    result, code = run_main(module_args(tmp_path, upstream={"file": str(tmp_path / "upstream.conf")}), capsys)
+    assert code == 1
+    assert result["msg"] == "missing required arguments: name found in upstream"
+
+
 def test_missing_docker_sdk_names_python3_docker(tmp_path, capsys, monkeypatch, no_engine):
     monkeypatch.setattr(rolling_restart, "HAS_DOCKER", False)
     monkeypatch.setattr(rolling_restart, "DOCKER_IMPORT_ERROR", "Traceback ...\nModuleNotFoundError: No module named 'docker'\n")
@@ -98,7 +104,7 @@ def test_missing_docker_sdk_names_python3_docker(tmp_path, capsys, monkeypatch, 
 
 def test_argument_checks_come_before_the_sdk_check(tmp_path, capsys, monkeypatch, no_engine):
     monkeypatch.setattr(rolling_restart, "HAS_DOCKER", False)
-    result, _ = run_main(module_args(tmp_path, drain_timeout=0), capsys)
+    result = run_main(module_args(tmp_path, drain_timeout=0), capsys)[0]
     assert result["msg"] == "drain_timeout must be at least 1 second, got 0"
 
 
