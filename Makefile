@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup venv host lint unit molecule test demo demo-deploy demo-rollback demo-destroy bench build
+.PHONY: help setup venv host lint unit inputs molecule test demo demo-deploy demo-rollback demo-destroy bench build
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -44,14 +44,17 @@ lint: venv  ## ansible-lint (production profile), yamllint, ruff
 unit: venv  ## Unit tests of the plugins' logic
 	python -m pytest tests/unit -q -p no:cacheprovider
 
+inputs: venv  ## Playbooks against an unreachable host: bad input refused before any change (no server)
+	python -m pytest tests/integration -q -p no:cacheprovider
+
 molecule: setup  ## Every Molecule scenario on fresh disposable servers
 	@for s in $(SCENARIOS); do \
 	  echo "=== molecule scenario $$s"; \
 	  molecule test -s $$s || exit 1; \
 	done
 
-test: lint unit molecule  ## What CI runs: lint, unit tests, every Molecule scenario
-	@echo "make test: lint, unit and molecule ($(SCENARIOS)) passed"
+test: lint unit inputs molecule  ## What CI runs: lint, unit tests, input checks, every Molecule scenario
+	@echo "make test: lint, unit, inputs and molecule ($(SCENARIOS)) passed"
 
 demo: setup  ## A local disposable server `connect-demo` converged with site.yml
 	@bash harness/images.sh probe postgres pgbouncer redis testapp nginx

@@ -35,8 +35,6 @@ def expected_settings():
         storage=d["postgres_tune_storage"],
         max_connections=d["postgres_tune_max_connections"],
         pg_version=15,
-        pgbouncer_pool_size=50,
-        pgbouncer_reserve_pool_size=10,
         overrides={**d["postgres_settings_overrides"], **d["postgres_required_settings"]},
     )
 
