@@ -131,7 +131,7 @@ CASES = [
         "nginx-two-names-in-one-item",
         "site.yml",
         {"nginx_server_names": ["connect.example.kr www.connect.example.kr"]},
-        'nginx_server_names item "connect.example.kr www.connect.example.kr" is not a host name or IP address',
+        'nginx_server_names item "connect.example.kr www.connect.example.kr" is not a host name or IPv4 address',
     ),
     (
         "nginx-name-not-a-host",
