@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup venv host lint unit sanity molecule test demo demo-deploy demo-rollback demo-destroy bench build
+.PHONY: help setup venv host lint unit inputs sanity molecule test demo demo-deploy demo-rollback demo-destroy bench build
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ lint: venv  ## ansible-lint (production profile), yamllint, ruff, changelog frag
 unit: venv  ## Unit tests of the plugins' logic
 	python -m pytest tests/unit -q -p no:cacheprovider
 
+inputs: venv  ## Playbooks against an unreachable host: bad input refused before any change (no server)
+	python -m pytest tests/integration -q -p no:cacheprovider
+
 sanity: venv  ## ansible-test sanity (every test, one Python) on a copy of the collection
 	@command -v shellcheck >/dev/null || { echo "[setup] installing shellcheck (ansible-test's shellcheck test)"; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends shellcheck >/dev/null; }
@@ -64,13 +67,14 @@ molecule: setup  ## Every Molecule scenario on fresh disposable servers, each ac
 	  bash harness/molecule.sh $$s || exit 1; \
 	done
 
-test:  ## What CI runs: lint, unit tests, ansible-test sanity, every Molecule scenario (each phase timed)
+test:  ## What CI runs: lint, unit tests, input checks, ansible-test sanity, every Molecule scenario (each phase timed)
 	@bash harness/phase.sh setup $(MAKE) --no-print-directory setup
 	@bash harness/phase.sh lint $(MAKE) --no-print-directory lint
 	@bash harness/phase.sh unit $(MAKE) --no-print-directory unit
+	@bash harness/phase.sh inputs $(MAKE) --no-print-directory inputs
 	@bash harness/phase.sh sanity $(MAKE) --no-print-directory sanity
 	@bash harness/phase.sh molecule $(MAKE) --no-print-directory molecule
-	@echo "make test: lint, unit, sanity and molecule ($(SCENARIOS)) passed"
+	@echo "make test: lint, unit, inputs, sanity and molecule ($(SCENARIOS)) passed"
 
 demo: setup  ## A local disposable server `connect-demo` converged with site.yml
 	@bash harness/images.sh probe postgres pgbouncer redis testapp nginx

@@ -1,5 +1,6 @@
 """The shipped inventories are coherent: production reproduces the seed's
-§4.4 postgresql.conf and its §2.2 plan fits the host, base and peak."""
+§4.4 postgresql.conf, PgBouncer's pools fit its max_connections, and its
+§2.2 plan fits the host, base and peak."""
 
 import json
 from pathlib import Path
@@ -14,6 +15,7 @@ PROD = yaml.safe_load((ROOT / "inventories/production/group_vars/connect_servers
 HARNESS = yaml.safe_load((ROOT / "inventories/demo/group_vars/connect_servers/harness.yml").read_text())
 STACK = yaml.safe_load((ROOT / "roles/compose_stack/defaults/main.yml").read_text())
 POSTGRES = yaml.safe_load((ROOT / "roles/postgres/defaults/main.yml").read_text())
+POSTGRES_KNOWN = set(yaml.safe_load((ROOT / "roles/postgres/vars/main.yml").read_text())["__postgres_known_settings"])
 
 # Seed §4.4, every line.
 SEED_POSTGRESQL_CONF = {
@@ -42,8 +44,6 @@ def production_settings():
         storage=PROD["postgres_tune_storage"],
         max_connections=PROD["postgres_tune_max_connections"],
         pg_version=15,
-        pgbouncer_pool_size=PROD["pgbouncer_default_pool_size"],
-        pgbouncer_reserve_pool_size=PROD["pgbouncer_reserve_pool_size"],
         overrides={**PROD["postgres_settings_overrides"], **POSTGRES["postgres_required_settings"]},
     )
 
@@ -51,6 +51,20 @@ def production_settings():
 @pytest.mark.parametrize(("name", "value"), SEED_POSTGRESQL_CONF.items())
 def test_production_postgresql_conf_is_the_seeds(name, value):
     assert production_settings()[name] == value
+
+
+def test_production_pools_fit_postgres_max_connections():
+    """The pgbouncer role's rule: pools + superuser_reserved_connections <= max_connections."""
+    settings = production_settings()
+    needed = (
+        PROD["pgbouncer_default_pool_size"] + PROD["pgbouncer_reserve_pool_size"] + int(settings.get("superuser_reserved_connections", "3"))
+    )
+    assert needed <= int(settings["max_connections"])
+
+
+def test_production_overrides_are_postgresql_settings():
+    names = {**PROD["postgres_settings_overrides"], **POSTGRES["postgres_required_settings"]}
+    assert {n.lower() for n in names if "." not in n} <= POSTGRES_KNOWN
 
 
 @pytest.mark.parametrize("instances", [2, 3])

@@ -32,8 +32,6 @@ def expected_settings():
         storage=d["postgres_tune_storage"],
         max_connections=d["postgres_tune_max_connections"],
         pg_version=15,
-        pgbouncer_pool_size=role_defaults("pgbouncer")["pgbouncer_default_pool_size"],
-        pgbouncer_reserve_pool_size=role_defaults("pgbouncer")["pgbouncer_reserve_pool_size"],
         overrides={**d["postgres_settings_overrides"], **d["postgres_required_settings"]},
     )
 

@@ -1,0 +1,279 @@
+"""Bad input is refused before anything changes: no server needed.
+
+Each case runs a playbook (site.yml, deploy.yml, rollback.yml) against a
+throw-away inventory whose only host cannot be reached (127.0.0.1, port 1),
+with production's group_vars, the values production must add (a real
+ed25519 key from ssh-keygen, the first image, the BRN key, nginx's names)
+and the host's size (so the resource plan needs no facts), plus one bad
+value. A case passes when the run fails naming the setting, and its recap
+shows changed=0 and unreachable=0: it stopped before Ansible even tried to
+connect. The controls, with no bad value, pass every check and then fail
+only as unreachable, so the checks do accept good input.
+
+The runs are independent ansible-playbook processes; they run in parallel
+once per session (each start costs seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+PRODUCTION_VARS = REPO / "inventories" / "production" / "group_vars" / "connect_servers" / "main.yml"
+WORKERS = int(os.environ.get("CONNECT_TEST_WORKERS", max(2, min(6, 2 * (os.cpu_count() or 1)))))
+IMAGE = "registry.example.com/connect/app:1.4.2"
+BRN_KEY = "0123456789abcdef" * 4  # 64 hex digits, only for these runs
+BAD_KEY = "not-a-key-but-a-secret-value-7q"  # must never appear in the output
+
+RECAP = re.compile(
+    r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)"
+    r"\s+unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)",
+    re.MULTILINE,
+)
+
+
+class PlaybookRun:
+    def __init__(self, proc: subprocess.CompletedProcess[str]):
+        self.rc = proc.returncode
+        self.output = proc.stdout + proc.stderr
+        # One line, quotes unescaped: callbacks wrap long messages and escape quotes.
+        self.flat = " ".join(self.output.replace('\\"', '"').split())
+        m = RECAP.search(self.output)
+        self.recap = {k: int(v) for k, v in m.groupdict().items() if k != "host"} if m else None
+
+    def __repr__(self) -> str:  # shown by pytest on failure
+        return f"PlaybookRun(rc={self.rc}, recap={self.recap})\n{self.output[-4000:]}"
+
+
+# (id, playbook, extra vars, text the output must contain)
+CASES = [
+    # Types and choices: the argument specs.
+    ("wrong-type", "site.yml", {"host_baseline_ssh_port": "twenty-two"}, "host_baseline_ssh_port"),
+    ("unknown-choice", "site.yml", {"docker_engine_install_method": "snap"}, "docker_engine_install_method"),
+    ("root-login-choice", "site.yml", {"host_baseline_ssh_permit_root_login": "yes"}, "host_baseline_ssh_permit_root_login"),
+    ("peak-season-not-a-bool", "site.yml", {"compose_stack_peak_season": "maybe"}, "compose_stack_peak_season"),
+    ("queue-may-not-evict", "site.yml", {"redis_queue_maxmemory_policy": "allkeys-lru"}, "redis_queue_maxmemory_policy"),
+    ("nginx-unknown-tls-mode", "site.yml", {"nginx_tls_mode": "acme"}, "nginx_tls_mode"),
+    (
+        "admins-as-a-mapping",
+        "site.yml",
+        {"host_baseline_admin_users": {"name": "ops-admin", "ssh_keys": []}},
+        "argument 'host_baseline_admin_users' is of type dict",
+    ),
+    # host_baseline's own checks.
+    ("bad-cidr", "site.yml", {"host_baseline_firewall_ssh_sources": ["10.0.0.0/33"]}, "host_baseline_firewall_ssh_sources"),
+    ("no-admins", "site.yml", {"host_baseline_admin_users": []}, "lock everyone out"),
+    ("ssh-denied", "site.yml", {"host_baseline_firewall_denied_tcp_ports": [22, 5432]}, "cut SSH off"),
+    ("ansible-user-locked-out", "site.yml", {"ansible_user": "root"}, "Ansible connects over SSH as 'root'"),
+    ("ssh-key-cut-short", "site.yml", "CUT_KEY", "host_baseline_admin_users entry 'ops-admin' has an ssh_keys item that is not a whole"),
+    (
+        "postgres-port-public",
+        "site.yml",
+        {"host_baseline_firewall_public_tcp_ports": [80, 443, 5432]},
+        "host_baseline_firewall_public_tcp_ports would open 5432 to everyone",
+    ),
+    (
+        "pgbouncer-port-public-despite-empty-deny-list",
+        "site.yml",
+        {"host_baseline_firewall_public_tcp_ports": [80, 443, 6432], "host_baseline_firewall_denied_tcp_ports": []},
+        "host_baseline_firewall_public_tcp_ports would open 6432 to everyone",
+    ),
+    (
+        "redis-port-reaches-containers",
+        "site.yml",
+        {"docker_engine_public_tcp_ports": [80, 443, 6379]},
+        "docker_engine_public_tcp_ports would let the outside reach 6379",
+    ),
+    # The plan and the data tier.
+    ("plan-over-commits-host", "site.yml", {"compose_stack_app_instances": 9}, "capacity_plan"),
+    ("postgres-rejects-typo", "site.yml", {"postgres_settings_overrides": {"shared_bufers": "1GB"}}, "shared_bufers"),
+    (
+        "pool-needs-more-connections",
+        "site.yml",
+        {"postgres_tune_max_connections": 40},
+        "max_connections 40 (postgres_tune_max_connections) leaves no room for PgBouncer",
+    ),
+    (
+        "pool-too-big-for-postgres",
+        "site.yml",
+        {"pgbouncer_default_pool_size": 95},
+        "raise postgres_tune_max_connections to at least 108",
+    ),
+    ("redis-maxmemory-above-limit", "site.yml", {"redis_maxmemory_percent": 150}, "redis_maxmemory_percent must be from 1 to 95"),
+    ("redis-maxmemory-zero", "site.yml", {"redis_maxmemory_percent": 0}, "redis_maxmemory_percent must be from 1 to 95"),
+    # The app and the scraper.
+    ("app-bad-brn-key", "site.yml", {"app_encryption_key": BAD_KEY}, "app_encryption_key is not 64 hex digits or base64 of 32 bytes"),
+    ("app-no-brn-key", "site.yml", {"app_encryption_key": ""}, "openssl rand -hex 32"),
+    ("app-no-image", "site.yml", {"app_image": ""}, "app_image (the first release"),
+    (
+        "app-one-instance",
+        "site.yml",
+        {"compose_stack_app_instances": 1},
+        "compose_stack_app_instances must be at least 2",
+    ),
+    ("scraper-bad-schedule", "site.yml", {"scraper_schedule": ["9am", "15:00"]}, "HH:MM"),
+    # nginx.
+    ("nginx-le-without-email", "site.yml", {"nginx_tls_mode": "letsencrypt", "nginx_letsencrypt_email": ""}, "nginx_letsencrypt_email"),
+    ("nginx-provided-without-files", "site.yml", {"nginx_tls_mode": "provided"}, "nginx_tls_certificate_src and nginx_tls_key_src"),
+    ("nginx-bad-rate", "site.yml", {"nginx_rate_limit_auth": "10 per minute"}, "rate limits like 100r/s"),
+    (
+        "nginx-two-names-in-one-item",
+        "site.yml",
+        {"nginx_server_names": ["connect.example.kr www.connect.example.kr"]},
+        'nginx_server_names item "connect.example.kr www.connect.example.kr" is not a host name or IPv4 address',
+    ),
+    (
+        "nginx-name-not-a-host",
+        "site.yml",
+        {"nginx_server_names": ["connect.example.kr", "https://connect.example.kr/"]},
+        "nginx_server_names item",
+    ),
+    # Releases.
+    (
+        "release-image-with-a-command",
+        "deploy.yml",
+        {"release_image": IMAGE + ";touch /tmp/x"},
+        'release_image "registry.example.com/connect/app:1.4.2;touch /tmp/x" is not an image reference',
+    ),
+    ("release-image-without-tag", "deploy.yml", {"release_image": "registry.example.com/connect/app"}, "is not an image reference"),
+    ("release-nothing-to-release", "deploy.yml", {}, "Give exactly one of release_image"),
+    ("release-two-sources", "deploy.yml", {"release_image": IMAGE, "release_git_ref": "main", "release_git_repo": "x"}, "Give exactly one"),
+    (
+        "release-unknown-branch",
+        "deploy.yml",
+        {"release_git_repo": "https://example.invalid/connect.git", "release_git_ref": "feature/x"},
+        "must be one of the branches",
+    ),
+    ("rollback-target-not-a-tag", "rollback.yml", {"release_rollback_to": "yesterday; rm -rf /"}, "release_rollback_to must be empty"),
+]
+
+# No bad value: every check passes, then the host cannot be reached.
+CONTROLS = [
+    ("site", "site.yml", {}),
+    ("deploy", "deploy.yml", {"release_image": IMAGE}),
+    ("deploy-by-digest", "deploy.yml", {"release_image": "registry.example.com:5000/connect/app@sha256:" + "ab" * 32}),
+    ("rollback", "rollback.yml", {}),
+    ("rollback-to-a-tag", "rollback.yml", {"release_rollback_to": "20261126T101500-3f2a9c1"}),
+]
+
+
+@pytest.fixture(scope="session")
+def admin_key(tmp_path_factory):
+    if not shutil.which("ssh-keygen"):
+        pytest.skip("ssh-keygen is not installed")
+    path = tmp_path_factory.mktemp("key") / "ops_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ops-admin@test", "-f", str(path)], check=True)
+    return path.with_suffix(".pub").read_text().strip()
+
+
+@pytest.fixture(scope="session")
+def inventory(tmp_path_factory, admin_key):
+    """Production's group_vars plus what production must add; a host nobody answers for."""
+    root = tmp_path_factory.mktemp("inventory")
+    group_vars = root / "group_vars" / "connect_servers"
+    group_vars.mkdir(parents=True)
+    shutil.copy(PRODUCTION_VARS, group_vars / "main.yml")
+    (group_vars / "test.yml").write_text(
+        yaml.safe_dump(
+            {
+                "host_baseline_admin_users": [{"name": "ops-admin", "ssh_keys": [admin_key]}],
+                "compose_stack_host_cpus": 16,
+                "compose_stack_host_memory": "128g",
+                "app_image": IMAGE,
+                "app_encryption_key": BRN_KEY,
+                "nginx_server_names": ["connect.example.kr", "www.connect.example.kr"],
+                "nginx_letsencrypt_email": "ops@example.kr",
+            }
+        )
+    )
+    (root / "hosts.yml").write_text(
+        yaml.safe_dump(
+            {
+                "connect_servers": {
+                    "hosts": {"connect-nowhere": {"ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_user": "ops-admin"}}
+                }
+            }
+        )
+    )
+    return root
+
+
+def _run(inventory: Path, playbook: str, extra_vars: dict) -> PlaybookRun:
+    cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(REPO / playbook)]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_RETRY_FILES_ENABLED="0",
+        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    return PlaybookRun(subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=False))
+
+
+@pytest.fixture(scope="session")
+def runs(inventory, admin_key):
+    """Every case and control, run once, in parallel: {id: PlaybookRun}."""
+    key_type, data, comment = admin_key.split(" ", 2)
+    cut_key = {"host_baseline_admin_users": [{"name": "ops-admin", "ssh_keys": [f"{key_type} {data[:-12]} {comment}"]}]}
+    jobs = {case_id: (playbook, cut_key if extra == "CUT_KEY" else extra) for case_id, playbook, extra, _ in CASES}
+    jobs.update({f"control-{case_id}": (playbook, extra) for case_id, playbook, extra in CONTROLS})
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        futures = {case_id: pool.submit(_run, inventory, playbook, extra) for case_id, (playbook, extra) in jobs.items()}
+        return {case_id: future.result() for case_id, future in futures.items()}
+
+
+@pytest.mark.parametrize(("case_id", "message"), [pytest.param(c[0], c[3], id=c[0]) for c in CASES])
+def test_bad_input_fails_before_connecting(runs, case_id, message):
+    run = runs[case_id]
+    assert run.rc != 0, run
+    assert message in run.flat, run
+    assert run.recap is not None, run
+    assert run.recap["unreachable"] == 0, run
+    assert run.recap["changed"] == 0, run
+    assert run.recap["failed"] == 1, run
+
+
+def test_the_bad_key_is_never_shown(runs):
+    for run in runs.values():
+        assert BAD_KEY not in run.output
+        assert BRN_KEY not in run.output
+
+
+@pytest.mark.parametrize("case_id", [c[0] for c in CONTROLS])
+def test_good_input_passes_every_check_then_meets_the_unreachable_host(runs, case_id):
+    run = runs[f"control-{case_id}"]
+    assert run.rc != 0, run
+    assert run.recap == {**run.recap, "changed": 0, "unreachable": 1, "failed": 0}, run
+    assert "Connection refused" in run.flat or "Failed to connect" in run.flat, run
+
+
+def test_site_runs_every_roles_checks_before_any_role(runs):
+    """The control reaches host_baseline's first connection only after every role's checks."""
+    output = runs["control-site"].output
+    sections = re.split(r"^TASK \[(.+?)\] \*+$", output, flags=re.MULTILINE)
+    tasks = list(zip(sections[1::2], sections[2::2], strict=True))
+    first_role_task = next(i for i, (name, _) in enumerate(tasks) if "Validating arguments against arg spec 'main'" in name)
+    pattern = re.compile(r"connect\.platform\.(\w+) : Validating arguments against arg spec 'assert'")
+    checked = [m.group(1) for name, _ in tasks[:first_role_task] if (m := pattern.match(name))]
+    assert checked == ["host_baseline", "docker_engine", "postgres", "pgbouncer", "redis", "app", "scraper", "nginx"]
+    assert any(name.startswith("connect.platform.compose_stack : Validating arguments against arg spec 'plan'") for name, _ in tasks)
+    # The host's size is given: the plan asks the host nothing.
+    (plan_facts,) = [body for name, body in tasks if name.startswith("connect.platform.compose_stack : Gather facts")]
+    assert "skipping: [connect-nowhere]" in plan_facts
+    # The first task that needs the host is the first role's.
+    assert tasks[-1][0] == "connect.platform.host_baseline : Gather facts (the play leaves it to the roles, after their checks)"
+    assert "UNREACHABLE" in tasks[-1][1]
