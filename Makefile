@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup venv host lint unit inputs sanity molecule test demo demo-deploy demo-rollback demo-destroy bench build
+.PHONY: help setup venv host lint unit inputs sanity molecule test test-part demo demo-deploy demo-rollback demo-destroy bench build
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -75,6 +75,14 @@ test:  ## What CI runs: lint, unit tests, input checks, ansible-test sanity, eve
 	@bash harness/phase.sh sanity $(MAKE) --no-print-directory sanity
 	@bash harness/phase.sh molecule $(MAKE) --no-print-directory molecule
 	@echo "make test: lint, unit, inputs, sanity and molecule ($(SCENARIOS)) passed"
+
+PART ?=
+test-part: setup  ## One part of the scenario's checks alone (PART=host,docker,exposure,data_tier,playbook,edge,durability,restarts,release)
+	@test -n "$(PART)" || { echo "give PART=, one or more of: host docker exposure data_tier playbook edge durability restarts release" >&2; exit 2; }
+	molecule create -s default
+	molecule converge -s default
+	CONNECT_TEST_PARTS="$(PART)" molecule verify -s default
+	@echo "the server stays up for the next part; remove it with: molecule destroy -s default"
 
 demo: setup  ## A local disposable server `connect-demo` converged with site.yml
 	@bash harness/images.sh probe postgres pgbouncer redis testapp nginx

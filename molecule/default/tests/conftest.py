@@ -219,3 +219,53 @@ def wait_healthy(host, container: str, timeout: int = 120) -> None:
             return
         time.sleep(1)
     raise AssertionError(f"{container} not healthy within {timeout} s (last: {status})")
+
+
+# --- Parts: the scenario's checks in a declared order, each runnable alone ---
+# Read-only parts first, then the parts that change the server, in this
+# order (each leaves the server as it found it, and puts it back with a
+# converge if one of its tests failed, so a failure does not skew the next
+# part). A module's part is its file name without `test_`.
+# CONNECT_TEST_PARTS=release,restarts (or `make test-part PART=...`) runs only those.
+PARTS = ("host", "docker", "exposure", "data_tier", "playbook", "edge", "durability", "restarts", "release")
+SELECTED_PARTS = [p for p in os.environ.get("CONNECT_TEST_PARTS", "").replace(",", " ").split() if p]
+
+
+def _part(item) -> str:
+    return Path(str(item.fspath)).stem.removeprefix("test_")
+
+
+def pytest_collection_modifyitems(config, items):
+    unknown = sorted({_part(item) for item in items} - set(PARTS)) + sorted(set(SELECTED_PARTS) - set(PARTS))
+    if unknown:
+        raise pytest.UsageError(f"test part(s) {', '.join(unknown)} not in conftest.PARTS {PARTS}: add them in their order")
+    if SELECTED_PARTS:
+        deselected = [item for item in items if _part(item) not in SELECTED_PARTS]
+        items[:] = [item for item in items if _part(item) in SELECTED_PARTS]
+        config.hook.pytest_deselected(items=deselected)
+    # Stable: within a part, the file's own order.
+    items.sort(key=lambda item: PARTS.index(_part(item)))
+
+
+_FAILED_PARTS: set[str] = set()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed:
+        _FAILED_PARTS.add(_part(item))
+    return report
+
+
+@pytest.fixture(scope="module", autouse=True)
+def restore_after_a_failed_part(request, playbook):
+    """A part that changes the server names RESTORE (the site.yml arguments
+    that put it back to the inventory's state); when one of its tests failed,
+    that converge runs so the next part starts from a known server."""
+    yield
+    restore = getattr(request.module, "RESTORE", None)
+    part = Path(str(request.module.__file__)).stem.removeprefix("test_")
+    if restore is not None and part in _FAILED_PARTS:
+        run = playbook(*restore)
+        print(f"part {part} failed: the server was put back with site.yml {' '.join(restore)} (rc={run.rc}, recap={run.recap})")

@@ -28,6 +28,9 @@ from conftest import (
     wait_healthy,
 )
 
+# This part changes the server; after a failed test a converge puts it back (conftest).
+RESTORE = ("--tags", "stack")
+
 APP3 = f"{CONTAINER['app']}3"
 
 

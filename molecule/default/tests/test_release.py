@@ -1,5 +1,5 @@
-"""Releases under load (issue 6), last on the scenario's server (still on
-the first release, v1): deploy.yml and rollback.yml while
+"""Part `release`, the last (conftest.PARTS): releases under load on the
+scenario's server (still on the first release, v1): deploy.yml and rollback.yml while
 benchmarks/release_under_load.py keeps an open-loop load of GET, POST and
 slow (5 s) requests on nginx's published port. The tests run in file order,
 each from the state the previous one left."""

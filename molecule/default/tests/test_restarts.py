@@ -1,7 +1,12 @@
-"""Runs last (it changes settings): a rerun restarts nothing, and changing
-one service's setting restarts (or reloads) only that service."""
+"""Part `restarts` (changes settings; after the read-only parts, see
+conftest.PARTS): a rerun restarts nothing, and changing one service's
+setting restarts (or reloads) only that service. Each test puts the
+inventory's settings back; a failure triggers a converge (RESTORE)."""
 
 from conftest import APPS, CONTAINER, PORT, started_at
+
+# This part changes the server; after a failed test a converge puts it back (conftest).
+RESTORE = ("--tags", "stack")
 
 CONTAINERS = (
     *(CONTAINER[key] for key in ("postgres", "pgbouncer", "redis-cache", "redis-queue")),
