@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 
 from conftest import APPS, CONTAINER, CONTRACT, DATABASE, EDGE_HTTPS, PROJECT, SERVER, edge, inventory_args, started_at
 
 REPOSITORY = CONTRACT["compose_stack_app_image_repository"]
+UPLOADS = CONTRACT["compose_stack_volumes"]["uploads"].replace("{{ compose_stack_root }}", CONTRACT["compose_stack_root"])
 IMAGE = "{{ connect_harness_registry }}/connect-harness/testapp:%s"
 
 
@@ -51,8 +53,16 @@ def assert_no_failed_request(report: dict) -> None:
     assert load["outcomes"]["ok"] == load["requests"], load["outcomes"]
 
 
+UPLOAD = f"release-probe-{uuid.uuid4().hex[:12]}.json"
+UPLOAD_BODY = {"uploaded_before": "the first release", "nonce": uuid.uuid4().hex}
+
+
 def test_v1_serves_before_the_first_release(host):
     assert edge("/api/health").json()["version"] == "v1"
+    # A user's upload, through nginx, before the release (issue 11: uploads on the host).
+    stored = edge(f"/api/uploads/{UPLOAD}", "PUT", UPLOAD_BODY)
+    assert stored.status == 201, stored
+    assert host.file(f"{UPLOADS}/{UPLOAD}").exists
 
 
 def test_deploy_v1_to_v2_under_load_fails_no_request(host):
@@ -72,6 +82,20 @@ def test_deploy_v1_to_v2_under_load_fails_no_request(host):
     dumps = host.check_output("ls /opt/connect/backups/postgres").split()
     assert any(d.startswith("pre-deploy-") for d in dumps), dumps
     assert host.file("/opt/connect/backups/postgres/" + next(d for d in dumps if d.startswith("pre-deploy-"))).mode == 0o600
+
+
+def test_an_upload_from_before_the_release_is_served_by_every_instance_after_it(host):
+    served_by = set()
+    for _attempt in range(20):
+        answer = edge(f"/api/uploads/{UPLOAD}")
+        assert answer.status == 200, answer
+        assert answer.json() == UPLOAD_BODY
+        assert answer.headers["x-app-version"] == "v2"
+        served_by.add(answer.headers["x-app-instance"])
+    assert served_by == {"app1", "app2"}, served_by
+    on_host = host.file(f"{UPLOADS}/{UPLOAD}")
+    assert on_host.exists and on_host.uid == 1001
+    assert json.loads(on_host.content_string) == UPLOAD_BODY
 
 
 def test_deploying_the_running_version_changes_nothing(host, playbook):

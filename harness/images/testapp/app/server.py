@@ -7,6 +7,7 @@ Test stand-in only; never used in production."""
 
 import base64
 import binascii
+import hashlib
 import json
 import mimetypes
 import os
@@ -41,6 +42,9 @@ HEALTH_POOL = ThreadPoolExecutor(max_workers=12, thread_name_prefix="health")
 # How long idle keep-alive connections stay open once draining starts.
 IDLE_GRACE = common.env_int("SHUTDOWN_IDLE_GRACE_MS", 1000, 0, 30000) / 1000.0
 MAX_BODY = 10 * 1024 * 1024
+# User uploads (app contract: UPLOAD_DIR, a host directory shared by every instance).
+UPLOAD_DIR = os.environ.get("UPLOAD_DIR", "")
+UPLOAD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 SLOW_MAX_MS = 30000
 JOBS_KEY = "connect:jobs"
 STATIC_ROOT = os.path.join(common.APP_DIR, "public")
@@ -417,6 +421,35 @@ def brn_decrypt(req):
     return 200, {"brn": f"{digits[:3]}-{digits[3:5]}-{digits[5:]}"}
 
 
+def _upload_path(name):
+    if not UPLOAD_DIR:
+        raise HttpError(503, "uploads are not configured (UPLOAD_DIR is unset)")
+    if not UPLOAD_NAME.fullmatch(name):
+        raise HttpError(400, "an upload's name is 1-100 letters, digits, '.', '_' or '-', not starting with '.'")
+    return os.path.join(UPLOAD_DIR, name)
+
+
+def put_upload(req, name):
+    path = _upload_path(name)
+    tmp = f"{path}.{INSTANCE}.{secrets.token_hex(4)}.part"
+    with open(tmp, "wb") as fh:
+        fh.write(req.body)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return 201, {"name": name, "bytes": len(req.body), "sha256": hashlib.sha256(req.body).hexdigest(), "instance": INSTANCE}
+
+
+def get_upload(req, name):
+    path = _upload_path(name)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise HttpError(404, f"no upload named {name}") from None
+    return 200, data, "application/octet-stream"
+
+
 def index(req):
     return (
         200,
@@ -440,6 +473,8 @@ ROUTES = [
     (("POST",), re.compile(r"/api/crypto/brn"), brn_encrypt),
     (("POST",), re.compile(r"/api/crypto/brn/decrypt"), brn_decrypt),
     (("GET",), re.compile(r"/_next/static/(.+)"), static),
+    (("PUT",), re.compile(r"/api/uploads/([^/]+)"), put_upload),
+    (("GET",), re.compile(r"/api/uploads/([^/]+)"), get_upload),
 ]
 
 
