@@ -229,7 +229,7 @@ def runs(inventory, admin_key):
     """Every case and control, run once, in parallel: {id: PlaybookRun}."""
     key_type, data, comment = admin_key.split(" ", 2)
     cut_key = {"host_baseline_admin_users": [{"name": "ops-admin", "ssh_keys": [f"{key_type} {data[:-12]} {comment}"]}]}
-    jobs = {case_id: (playbook, cut_key if extra == "CUT_KEY" else extra) for case_id, playbook, extra, _ in CASES}
+    jobs = {case_id: (playbook, cut_key if extra == "CUT_KEY" else extra) for case_id, playbook, extra, _expected in CASES}
     jobs.update({f"control-{case_id}": (playbook, extra) for case_id, playbook, extra in CONTROLS})
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         futures = {case_id: pool.submit(_run, inventory, playbook, extra) for case_id, (playbook, extra) in jobs.items()}
@@ -266,11 +266,11 @@ def test_site_runs_every_roles_checks_before_any_role(runs):
     output = runs["control-site"].output
     sections = re.split(r"^TASK \[(.+?)\] \*+$", output, flags=re.MULTILINE)
     tasks = list(zip(sections[1::2], sections[2::2], strict=True))
-    first_role_task = next(i for i, (name, _) in enumerate(tasks) if "Validating arguments against arg spec 'main'" in name)
+    first_role_task = next(i for i, (name, _body) in enumerate(tasks) if "Validating arguments against arg spec 'main'" in name)
     pattern = re.compile(r"connect\.platform\.(\w+) : Validating arguments against arg spec 'assert'")
-    checked = [m.group(1) for name, _ in tasks[:first_role_task] if (m := pattern.match(name))]
+    checked = [m.group(1) for name, _body in tasks[:first_role_task] if (m := pattern.match(name))]
     assert checked == ["host_baseline", "docker_engine", "postgres", "pgbouncer", "redis", "app", "scraper", "nginx"]
-    assert any(name.startswith("connect.platform.compose_stack : Validating arguments against arg spec 'plan'") for name, _ in tasks)
+    assert any(name.startswith("connect.platform.compose_stack : Validating arguments against arg spec 'plan'") for name, _body in tasks)
     # The host's size is given: the plan asks the host nothing.
     (plan_facts,) = [body for name, body in tasks if name.startswith("connect.platform.compose_stack : Gather facts")]
     assert "skipping: [connect-nowhere]" in plan_facts

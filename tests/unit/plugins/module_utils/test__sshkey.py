@@ -45,7 +45,7 @@ def test_keys_from_ssh_keygen_pass_with_its_fingerprint(keygen, key_type, bits):
 
 @pytest.mark.parametrize(("key_type", "bits"), [("ed25519", None), ("rsa", 2048), ("ecdsa", 256)])
 def test_every_cut_of_a_real_key_fails(keygen, key_type, bits):
-    line, _ = keygen(key_type, bits)
+    line, _fingerprint = keygen(key_type, bits)
     key_type_name, data, _comment = line.split(" ", 2)
     for keep in range(1, len(data)):
         with pytest.raises(SshKeyError, match="cut short|not whole base64|not base64|names"):
@@ -79,7 +79,7 @@ def test_bad_lines_say_why(line, message):
 
 
 def test_a_key_with_a_field_too_many_fails():
-    key_type, data, _ = ED25519.split(" ", 2)
+    key_type, data, _comment = ED25519.split(" ", 2)
     blob = base64.b64decode(data) + b"\x00\x00\x00\x01x"
     with pytest.raises(SshKeyError, match="has 3 fields where it needs 2"):
         parse_public_key(f"{key_type} {base64.b64encode(blob).decode()}")
