@@ -81,8 +81,15 @@ def main() -> int:
     for name, secs in tasks:
         per_role[role_of(name)].append(secs)
 
-    print(f"command: {' '.join(cmd)}")
+    # -e values may be secrets (a vault value changed for a test): not echoed.
+    shown = [arg if prev not in ("-e", "--extra-vars") else "<hidden>" for prev, arg in zip(["", *cmd[:-1]], cmd, strict=True)]
+    print(f"command: {' '.join(shown)}")
+    # Each loop item counts: a task that ran (ok or changed) on a host is, unless it is a
+    # local action (set_fact, assert...), one remote call.
+    ran = len(re.findall(r"^(?:ok|changed): \[", proc.stdout, re.MULTILINE))
+    slow = sum(1 for _name, secs in tasks if secs >= 0.3)
     print(f"wall time: {wall:.1f} s   exit: {proc.returncode}   task runs: {len(tasks)}")
+    print(f"results ok/changed (loop items counted): {ran}   task runs of 0.3 s or more: {slow}")
     print("recap:")
     for line in recap:
         print(f"  {line}")
@@ -97,6 +104,7 @@ def main() -> int:
             json.dumps(
                 {
                     "wall_seconds": round(wall, 1),
+                    "results_ran": ran,
                     "exit": proc.returncode,
                     "recap": recap,
                     "per_role": {r: round(sum(t), 2) for r, t in per_role.items()},
