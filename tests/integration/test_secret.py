@@ -1,6 +1,8 @@
-"""compose_stack's `secret` entry point on this machine (a temporary root,
-no server): a secret that protects data is never replaced by a different
-value from the inventory unless the caller says so; a password is."""
+"""compose_stack's `secrets` entry point (connect.platform.secret_files) on
+this machine (a temporary root, no server): a secret that protects data is
+never replaced by a different value from the inventory unless the caller says
+so; a password is; an empty value generates one once. The single-secret
+`secret` entry point keeps its interface."""
 
 from __future__ import annotations
 
@@ -25,7 +27,19 @@ PLAY = """
   connection: local
   gather_facts: false
   tasks:
-    - name: Write or check the secret
+    - name: Write or check the secret, and a password next to it
+      ansible.builtin.include_role:
+        name: connect.platform.compose_stack
+        tasks_from: secrets
+      vars:
+        compose_stack_secret_items:
+          - {name: redis_cache_password, value: ""}
+          - name: app_encryption_key
+            value: "{{ value }}"
+            protected: "{{ protected }}"
+            replace: "{{ replace }}"
+      when: not single
+    - name: Write or check the secret through the single-secret entry point
       ansible.builtin.include_role:
         name: connect.platform.compose_stack
         tasks_from: secret
@@ -34,11 +48,18 @@ PLAY = """
         compose_stack_secret_value: "{{ value }}"
         compose_stack_secret_protected: "{{ protected }}"
         compose_stack_secret_replace: "{{ replace }}"
+      when: single
+    - name: The templates read the values
+      ansible.builtin.copy:
+        content: "{{ compose_stack_secrets['app_encryption_key'] }}"
+        dest: "{{ compose_stack_root }}/seen"
+        mode: "0600"
+      no_log: true
 """
 
 
-@pytest.fixture
-def secret(tmp_path):
+@pytest.fixture(params=[False, True], ids=["secrets", "secret"])
+def secret(tmp_path, request):
     (tmp_path / "secrets").mkdir(mode=0o700)
     playbook = tmp_path / "secret.yml"
     playbook.write_text(PLAY)
@@ -46,6 +67,7 @@ def secret(tmp_path):
 
     def run(value, protected=True, replace=False, check=False):
         extra = {"compose_stack_root": str(tmp_path), "value": value, "protected": protected, "replace": replace}
+        extra["single"] = request.param
         extra["ansible_python_interpreter"] = sys.executable
         env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0")
         cmd = [str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook), "-e", json.dumps(extra)]
@@ -87,6 +109,8 @@ def test_a_password_takes_the_vaults_value(secret):
     rc, out = run(NEW, protected=False)
     assert rc == 0, out
     assert path.read_text() == NEW
+    # compose_stack_secrets, the dict the templates read, holds the new value.
+    assert (path.parent.parent / "seen").read_text() == NEW
 
 
 def test_an_empty_value_keeps_the_generated_secret(secret):
@@ -97,3 +121,5 @@ def test_an_empty_value_keeps_the_generated_secret(secret):
     rc, out = run("", protected=True)
     assert rc == 0 and "changed=0" in out, out
     assert path.read_text() == generated
+    assert (path.parent.parent / "seen").read_text() == generated
+    assert generated not in out
