@@ -34,6 +34,21 @@ RESTORE = ("--tags", "stack")
 APP3 = f"{CONTAINER['app']}3"
 
 
+def instances_serving(expected: set, seconds: float = 20) -> set:
+    """The instances that answer through nginx, asked until all of
+    `expected` have answered or `seconds` have passed. Under concurrent load
+    (the load generator shares nginx's round robin) a fixed number of
+    requests can miss one instance by chance; a longer look cannot."""
+    seen: set = set()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        seen |= set(instances_seen(6))
+        if seen >= expected:
+            break
+        time.sleep(0.2)
+    return seen
+
+
 def instances_seen(n: int = 20, path: str = "/api/health") -> dict:
     seen = {}
     for _attempt in range(n):
@@ -293,7 +308,7 @@ def test_kill_app1_during_steady_gets_fails_no_request(host, playbook):
     assert run.rc == 0, run
     assert run.recap["changed"] >= 1, run
     wait_healthy(host, APPS[0])
-    assert set(instances_seen(10)) == {"app1", "app2"}
+    assert instances_serving({"app1", "app2"}) == {"app1", "app2"}
 
 
 def test_peak_season_adds_app3_and_takes_it_away_without_a_failed_request(host, playbook):
@@ -305,10 +320,7 @@ def test_peak_season_adds_app3_and_takes_it_away_without_a_failed_request(host, 
         assert "(3 app instances, peak season)" in on.flat and _planned_cpus(on.flat, 3), on
         assert host.file(UPSTREAM_FILE).contains(f"server app3:{PORT['app']}")
         wait_healthy(host, APP3)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and "app3" not in instances_seen(9):
-            time.sleep(0.5)
-        assert set(instances_seen(12)) == {"app1", "app2", "app3"}
+        assert instances_serving({"app1", "app2", "app3"}) == {"app1", "app2", "app3"}
         scraper = json.loads(host.check_output(f"docker inspect {CONTAINER['scraper']}"))[0]
         env = dict(e.split("=", 1) for e in scraper["Config"]["Env"])
         assert env["SCRAPER_SCHEDULE"] == "09:00,12:00,15:00,18:00"
@@ -319,7 +331,7 @@ def test_peak_season_adds_app3_and_takes_it_away_without_a_failed_request(host, 
     summary = loadgen_result(load)
     assert not host.file(UPSTREAM_FILE).contains("app3")
     assert host.run(f"docker inspect {APP3}").rc != 0, "app3 must be removed"
-    assert set(instances_seen(12)) == {"app1", "app2"}
+    assert instances_serving({"app1", "app2", "app3"}, seconds=5) == {"app1", "app2"}
     assert summary["instances"].get("app3", 0) > 0, summary["instances"]
     assert summary["failed"] == 0, summary["errors_sample"]
 
