@@ -8,23 +8,7 @@ import os
 
 import pytest
 from ansible_collections.connect.platform.plugins.modules import secret_files
-
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core before 2.19
-    import contextlib
-
-    from ansible.module_utils import basic
-
-    @contextlib.contextmanager
-    def patch_module_args(args):
-        old = basic._ANSIBLE_ARGS
-        basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()
-        try:
-            yield
-        finally:
-            basic._ANSIBLE_ARGS = old
-
+from ansible_collections.connect.platform.tests.unit.plugins.modules.utils import patch_module_args
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the secret files are group root")
 
