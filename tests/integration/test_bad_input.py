@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from playbook_run import PlaybookRun  # tests/integration/playbook_run.py
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -35,26 +36,6 @@ WORKERS = int(os.environ.get("CONNECT_TEST_WORKERS", max(2, min(6, 2 * (os.cpu_c
 IMAGE = "registry.example.com/connect/app:1.4.2"
 BRN_KEY = "0123456789abcdef" * 4  # 64 hex digits, only for these runs
 BAD_KEY = "not-a-key-but-a-secret-value-7q"  # must never appear in the output
-
-RECAP = re.compile(
-    r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)"
-    r"\s+unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)",
-    re.MULTILINE,
-)
-
-
-class PlaybookRun:
-    def __init__(self, proc: subprocess.CompletedProcess[str]):
-        self.rc = proc.returncode
-        self.output = proc.stdout + proc.stderr
-        # One line, quotes unescaped: callbacks wrap long messages and escape quotes.
-        self.flat = " ".join(self.output.replace('\\"', '"').split())
-        m = RECAP.search(self.output)
-        self.recap = {k: int(v) for k, v in m.groupdict().items() if k != "host"} if m else None
-
-    def __repr__(self) -> str:  # shown by pytest on failure
-        return f"PlaybookRun(rc={self.rc}, recap={self.recap})\n{self.output[-4000:]}"
-
 
 # (id, playbook, extra vars, text the output must contain)
 CASES = [

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -100,24 +99,9 @@ def tcp_answers(address: str, port: int, timeout: float = 2.0) -> bool:
         return False
 
 
-RECAP = re.compile(
-    r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)"
-    r"\s+unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)",
-    re.MULTILINE,
-)
-
-
-class PlaybookRun:
-    def __init__(self, proc: subprocess.CompletedProcess[str]):
-        self.rc = proc.returncode
-        self.output = proc.stdout + proc.stderr
-        # One line, quotes unescaped: callbacks wrap long messages and escape quotes.
-        self.flat = " ".join(self.output.replace('\\"', '"').split())
-        m = RECAP.search(self.output)
-        self.recap = {k: int(v) for k, v in m.groupdict().items() if k != "host"} if m else None
-
-    def __repr__(self) -> str:  # shown by pytest on failure
-        return f"PlaybookRun(rc={self.rc}, recap={self.recap})\n{self.output[-4000:]}"
+# The run as the tests read it, shared with tests/integration.
+sys.path.insert(0, str(PROJECT / "tests" / "integration"))
+from playbook_run import PlaybookRun  # noqa: E402
 
 
 @pytest.fixture(scope="session")
