@@ -36,6 +36,7 @@ WORKERS = int(os.environ.get("CONNECT_TEST_WORKERS", max(2, min(6, 2 * (os.cpu_c
 IMAGE = "registry.example.com/connect/app:1.4.2"
 BRN_KEY = "0123456789abcdef" * 4  # 64 hex digits, only for these runs
 BAD_KEY = "not-a-key-but-a-secret-value-7q"  # must never appear in the output
+BACKUP_PASS = "backup-passphrase-only-for-these-runs-0123"
 
 # (id, playbook, extra vars, text the output must contain)
 CASES = [
@@ -93,6 +94,27 @@ CASES = [
     ),
     ("redis-maxmemory-above-limit", "site.yml", {"redis_maxmemory_percent": 150}, "redis_maxmemory_percent must be from 1 to 95"),
     ("redis-maxmemory-zero", "site.yml", {"redis_maxmemory_percent": 0}, "redis_maxmemory_percent must be from 1 to 95"),
+    # Backups.
+    ("backup-no-passphrase", "site.yml", {"postgres_backup_local_cipher_pass": ""}, "postgres_backup_local_cipher_pass is empty"),
+    ("backup-archive-timeout", "site.yml", {"postgres_backup_archive_timeout": 0}, "postgres_backup_archive_timeout is 0"),
+    ("backup-spool-size", "site.yml", {"postgres_backup_spool_max": "4 gigs"}, "postgres_backup_spool_max is 4 gigs"),
+    (
+        "backup-offsite-incomplete",
+        "site.yml",
+        {"postgres_backup_s3_enabled": True, "postgres_backup_s3_key": "", "postgres_backup_s3_cipher_pass": BACKUP_PASS},
+        "postgres_backup_s3_key is empty",
+    ),
+    (
+        "backup-offsite-same-passphrase",
+        "site.yml",
+        {
+            "postgres_backup_s3_enabled": True,
+            "postgres_backup_s3_key": "k",
+            "postgres_backup_s3_key_secret": "s",
+            "postgres_backup_s3_cipher_pass": BACKUP_PASS,
+        },
+        "equals the local one",
+    ),
     # The app and the scraper.
     ("app-bad-brn-key", "site.yml", {"app_encryption_key": BAD_KEY}, "app_encryption_key is not 64 hex digits or base64 of 32 bytes"),
     ("app-no-brn-key", "site.yml", {"app_encryption_key": ""}, "openssl rand -hex 32"),
@@ -173,6 +195,7 @@ def inventory(tmp_path_factory, admin_key):
                 "compose_stack_host_memory": "128g",
                 "app_image": IMAGE,
                 "app_encryption_key": BRN_KEY,
+                "postgres_backup_local_cipher_pass": BACKUP_PASS,
                 "nginx_server_names": ["connect.example.kr", "www.connect.example.kr"],
                 "nginx_letsencrypt_email": "ops@example.kr",
             }
@@ -228,10 +251,11 @@ def test_bad_input_fails_before_connecting(runs, case_id, message):
     assert run.recap["failed"] == 1, run
 
 
-def test_the_bad_key_is_never_shown(runs):
+def test_no_key_or_passphrase_is_ever_shown(runs):
     for run in runs.values():
         assert BAD_KEY not in run.output
         assert BRN_KEY not in run.output
+        assert BACKUP_PASS not in run.output
 
 
 @pytest.mark.parametrize("case_id", [c[0] for c in CONTROLS])

@@ -62,12 +62,15 @@ PORT = {key: service.get("port") for key, service in SERVICES.items()}
 DATABASE = CONTRACT["compose_stack_database"]["name"]
 # The app instances outside peak season (app1, app2) and their containers.
 APPS = [f"{CONTAINER['app']}{i}" for i in (1, 2)]
-UPSTREAM_FILE = "/".join(
-    (
-        CONTRACT["compose_stack_app_upstream"]["dir"].replace("{{ compose_stack_root }}", CONTRACT["compose_stack_root"]),
-        CONTRACT["compose_stack_app_upstream"]["file"],
-    )
-)
+
+
+def on_host(path: str) -> str:
+    """A contract path with compose_stack_root filled in."""
+    return path.replace("{{ compose_stack_root }}", CONTRACT["compose_stack_root"])
+
+
+UPSTREAM_FILE = "/".join((on_host(CONTRACT["compose_stack_app_upstream"]["dir"]), CONTRACT["compose_stack_app_upstream"]["file"]))
+VOLUMES = {name: on_host(path) for name, path in CONTRACT["compose_stack_volumes"].items()}
 
 
 def secret(host, name: str) -> str:
@@ -211,7 +214,7 @@ def wait_healthy(host, container: str, timeout: int = 120) -> None:
 # converge if one of its tests failed, so a failure does not skew the next
 # part). A module's part is its file name without `test_`.
 # CONNECT_TEST_PARTS=release,restarts (or `make test-part PART=...`) runs only those.
-PARTS = ("host", "docker", "exposure", "data_tier", "playbook", "edge", "durability", "restarts", "release", "logs")
+PARTS = ("host", "docker", "exposure", "data_tier", "backup", "playbook", "edge", "durability", "restarts", "release", "logs")
 SELECTED_PARTS = [p for p in os.environ.get("CONNECT_TEST_PARTS", "").replace(",", " ").split() if p]
 
 
