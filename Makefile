@@ -36,8 +36,9 @@ $(COLLECTION_LINK):
 
 venv: $(STAMP) $(COLLECTION_LINK)  ## Python virtualenv with the pinned dependencies, and the .collections link
 
-host:  ## This machine as a harness host: Docker engine, registry, base images, admin key
+host: venv  ## This machine as a harness host: Docker engine, registry, S3 stand-in, base images, admin key
 	@bash harness/host-setup.sh
+	@bash harness/s3-stand-in.sh $(VENV)
 	@bash harness/build-base.sh server
 	@bash harness/keys.sh
 

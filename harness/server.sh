@@ -13,6 +13,7 @@
 set -euo pipefail
 image=${CONNECT_SERVER_IMAGE:-connect-harness/server:trixie}
 label=connect.harness.server
+here="$(cd "$(dirname "$0")" && pwd)"
 log() { printf '[server] %s\n' "$*"; }
 usage() { sed -n 3,8p "$0" >&2; exit 2; }
 
@@ -39,7 +40,15 @@ create() {
       *) usage ;;
     esac
   done
+  # The server's "off-site" bucket on the S3 stand-in (when it runs), named
+  # after it: emptied for a new server (a new cluster must not meet an old
+  # one's pgBackRest repository), created if missing for an existing one.
+  local s3=""
+  if curl -fsS -o /dev/null http://127.0.0.1:9000/ 2>/dev/null && [ -x "$here/../.venv/bin/python" ]; then
+    s3="$here/../.venv/bin/python $here/s3.py"
+  fi
   if docker container inspect "$name" >/dev/null 2>&1; then
+    [ -z "$s3" ] || $s3 ensure-bucket "$name"
     if [ "$(docker inspect -f '{{.State.Running}}' "$name")" != true ]; then
       log "starting existing $name"; docker start "$name" >/dev/null
     else
@@ -49,6 +58,7 @@ create() {
     docker image inspect "$image" >/dev/null 2>&1 || {
       log "image $image missing: run harness/build-base.sh server"; exit 1; }
     log "creating $name from $image"
+    [ -z "$s3" ] || $s3 reset-bucket "$name"
     docker run -d --name "$name" --hostname "$name" --label "$label=1" \
       "${run_flags[@]}" "${publish[@]}" \
       -v "$name-docker:/var/lib/docker" \
@@ -69,7 +79,15 @@ create() {
 
 destroy() {
   local name=$1
+  # The server's "off-site" bucket on the S3 stand-in (when it runs), named
+  # after it: emptied for a new server (a new cluster must not meet an old
+  # one's pgBackRest repository), created if missing for an existing one.
+  local s3=""
+  if curl -fsS -o /dev/null http://127.0.0.1:9000/ 2>/dev/null && [ -x "$here/../.venv/bin/python" ]; then
+    s3="$here/../.venv/bin/python $here/s3.py"
+  fi
   if docker container inspect "$name" >/dev/null 2>&1; then
+    [ -z "$s3" ] || $s3 ensure-bucket "$name"
     log "removing $name"; docker rm -f "$name" >/dev/null
   fi
   if docker volume inspect "$name-docker" >/dev/null 2>&1; then

@@ -1,14 +1,18 @@
 """PostgreSQL's continuous backup (issue 11): WAL archived through pgBackRest
-within the archive timeout, a full backup in the repository, the repository
-encrypted and private, and a restore of the latest backup plus WAL into a
-scratch container that holds a row written just before."""
+within the archive timeout to both repositories (local, and the "off-site"
+S3 stand-in on the machine: harness/s3-stand-in.sh), a full backup in each,
+both encrypted, the local one private, and a restore of the latest backup
+plus WAL from each repository alone into a scratch container that holds a
+row written just before."""
 
 import json
 import shlex
 import time
 import uuid
 
-from conftest import CONTAINER, CONTRACT, DATABASE, VOLUMES, role_defaults
+import boto3
+import pytest
+from conftest import CONTAINER, CONTRACT, DATABASE, SERVER, VOLUMES, harness_vars, role_defaults
 
 PG = CONTAINER["postgres"]
 DEFAULTS = role_defaults("postgres")
@@ -16,6 +20,8 @@ STANZA = DEFAULTS["postgres_backup_stanza"]
 REPO = f"{VOLUMES['backups']}/pgbackrest"
 CONFIG_DIR = f"{CONTRACT['compose_stack_root']}/config/pgbackrest"
 PROBE_TABLE = "CREATE TABLE IF NOT EXISTS backup_probe (id serial PRIMARY KEY, note text, at timestamptz DEFAULT now())"
+REPOS = (1, 2)  # the harness turns the off-site repository on
+S3 = harness_vars()
 PSQL = f"docker exec -i -u postgres {PG} psql -X -At -v ON_ERROR_STOP=1"
 PGBACKREST = f"docker exec -u postgres {PG} pgbackrest --stanza={STANZA}"
 
@@ -24,15 +30,27 @@ def info(host) -> dict:
     return json.loads(host.check_output(f"{PGBACKREST} --output=json info"))[0]
 
 
-def wait_archived(host, segment: str, timeout: int = 30) -> float:
-    """Seconds until the repository's newest archived WAL is ``segment`` or later."""
+def wait_archived(host, segment: str, timeout: int = 60) -> float:
+    """Seconds until every repository's newest archived WAL is ``segment`` or later."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
-        archives = info(host)["archive"]
-        if archives and archives[0]["max"] and archives[0]["max"] >= segment:
+        newest = {a["database"]["repo-key"]: a["max"] or "" for a in info(host)["archive"]}
+        if all(newest.get(repo, "") >= segment for repo in REPOS):
             return time.monotonic() - start
         time.sleep(0.5)
-    raise AssertionError(f"WAL {segment} not in the repository within {timeout} s: {info(host)['archive']}")
+    raise AssertionError(f"WAL {segment} not in every repository within {timeout} s: {info(host)['archive']}")
+
+
+def offsite_objects() -> tuple:
+    """The S3 stand-in's client and this server's bucket (named after it)."""
+    client = boto3.client(
+        "s3",
+        endpoint_url="http://127.0.0.1:9000",
+        region_name=S3["postgres_backup_s3_region"],
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    return client, SERVER
 
 
 def test_wal_archiving_runs_through_pgbackrest(host):
@@ -52,16 +70,27 @@ def test_a_committed_row_reaches_the_repository_within_seconds(host):
     host.check_output(f"{PSQL} -d {DATABASE} -c \"INSERT INTO backup_probe (note) VALUES ('archived')\"")
     segment = host.check_output(f"{PSQL} -c 'SELECT pg_walfile_name(pg_switch_wal())'")
     seconds = wait_archived(host, segment)
-    print(f"WAL {segment} in the repository {seconds:.1f} s after the switch")
+    print(f"WAL {segment} in both repositories {seconds:.1f} s after the switch")
     failed = host.check_output(f'{PSQL} -c "SELECT coalesce(last_failed_time < last_archived_time, true) FROM pg_stat_archiver"')
     assert failed == "t", "the last archive attempt failed"
 
 
-def test_the_repository_has_a_full_backup_and_passes_check(host):
+def test_each_repository_has_a_full_backup_and_check_passes(host):
     stanza = info(host)
     assert stanza["status"]["code"] == 0, stanza["status"]
-    assert [b["type"] for b in stanza["backup"] if b["database"]["repo-key"] == 1][:1] == ["full"], stanza["backup"]
+    assert [r["status"]["code"] for r in stanza["repo"]] == [0, 0], stanza["repo"]
+    for repo in REPOS:
+        assert [b["type"] for b in stanza["backup"] if b["database"]["repo-key"] == repo][:1] == ["full"], (repo, stanza["backup"])
     assert host.run(f"{PGBACKREST} check").rc == 0
+
+
+def test_the_offsite_copy_is_encrypted(host):
+    client, bucket = offsite_objects()
+    keys = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket) for o in page.get("Contents", [])]
+    wal = [k for k in keys if "/archive/" in k and k.rsplit("/", 1)[-1].startswith("0000")]
+    assert wal, f"no archived WAL in the bucket {bucket}: {keys[:10]}"
+    head = client.get_object(Bucket=bucket, Key=wal[0], Range="bytes=0-7")["Body"].read()
+    assert head == b"Salted__", f"{wal[0]} is not encrypted"
 
 
 def test_the_repository_is_encrypted_and_private(host):
@@ -76,17 +105,24 @@ def test_the_repository_is_encrypted_and_private(host):
     assert passphrase not in host.check_output(f"{PGBACKREST} --output=json info")
 
 
-def test_the_latest_backup_and_wal_restore_into_a_scratch_container(host):
+@pytest.mark.parametrize("repo", REPOS)
+def test_the_latest_backup_and_wal_restore_from_one_repository_alone(host, repo):
     note = f"restore-{uuid.uuid4().hex[:8]}"
     host.check_output(f"{PSQL} -d {DATABASE} -c '{PROBE_TABLE}'")
     host.check_output(f"{PSQL} -d {DATABASE} -c \"INSERT INTO backup_probe (note) VALUES ('{note}')\"")
     wait_archived(host, host.check_output(f"{PSQL} -c 'SELECT pg_walfile_name(pg_switch_wal())'"))
     image = host.check_output(f"docker inspect -f '{{{{.Config.Image}}}}' {PG}")
-    # The production repository and configuration, read-only; the restored
-    # cluster lives and dies in the scratch container (no network).
+    # The production repositories and configuration, read-only; the restored
+    # cluster lives and dies in the scratch container (no network, or for the
+    # off-site repository only the way out the postgres container has).
+    if repo == 1:
+        network = "--network none"
+    else:
+        gateway = host.check_output("ip route | awk '/^default/ {print $3; exit}'")
+        network = f"--network egress --add-host {S3['postgres_backup_s3_endpoint']}:{gateway}"
     script = (
         "set -e; "
-        f"pgbackrest --stanza={STANZA} --pg1-path=/tmp/restore --repo=1 restore; "
+        f"pgbackrest --stanza={STANZA} --pg1-path=/tmp/restore --repo={repo} restore; "
         "postgres -D /tmp/restore -c listen_addresses= -c unix_socket_directories=/tmp -c archive_mode=off "
         "-c config_file=/tmp/restore/postgresql.conf -c hba_file=/tmp/restore/pg_hba.conf >/tmp/pg.log 2>&1 & "
         "for i in $(seq 120); do "
@@ -96,12 +132,51 @@ def test_the_latest_backup_and_wal_restore_into_a_scratch_container(host):
     )
     started = time.monotonic()
     found = host.run(
-        f"docker run --rm --network none --user 999:999 --entrypoint bash "
+        f"docker run --rm {network} --user 999:999 --entrypoint bash "
         f"-v {REPO}:/var/lib/pgbackrest:ro -v {CONFIG_DIR}:/etc/pgbackrest:ro "
         f"--tmpfs /var/spool/pgbackrest:uid=999,gid=999 --tmpfs /var/log/pgbackrest:uid=999,gid=999 "
         f"{image} -c {shlex.quote(script)}"
     )
-    print(f"restore of the latest backup plus WAL into a scratch container: {time.monotonic() - started:.1f} s")
+    print(f"restore of the latest backup plus WAL from repo{repo} into a scratch container: {time.monotonic() - started:.1f} s")
     assert found.rc == 0, found.stderr
     assert found.stdout.strip().splitlines()[-1] == "1", found.stdout
-    host.check_output(f"{PSQL} -d {DATABASE} -c 'DROP TABLE backup_probe'")
+    host.check_output(f"{PSQL} -d {DATABASE} -c 'DROP TABLE IF EXISTS backup_probe'")
+
+
+# --- The schedules (the backup role) ---
+BACKUP = role_defaults("backup")
+LOG = f"{VOLUMES['logs']}/backup.log"
+STATUS = f"{VOLUMES['backups']}/status"
+
+
+@pytest.mark.parametrize("job", ["pg-full", "pg-diff", "pg-check", "pg-verify"])
+def test_each_job_has_an_active_timer_on_its_kst_schedule(host, job):
+    timer = f"connect-backup-{job}.timer"
+    props = dict(
+        line.split("=", 1)
+        for line in host.check_output(f"systemctl show --property=ActiveState,UnitFileState,TimersCalendar {timer}").splitlines()
+    )
+    assert (props["ActiveState"], props["UnitFileState"]) == ("active", "enabled"), props
+    calendar = BACKUP[f"backup_postgres_{job[3:]}_calendar"]
+    assert calendar.split()[-1] == "Asia/Seoul" and calendar.split()[-2] in props["TimersCalendar"], props
+
+
+def test_a_job_run_by_hand_backs_up_every_repository_and_reports_one_json_line(host):
+    before = {b["label"] for b in info(host)["backup"]}
+    host.check_output("systemctl start connect-backup@pg-diff.service")
+    record = json.loads(host.check_output(f"tail -1 {LOG}"))
+    assert record["job"] == "pg-diff" and record["result"] == "ok", record
+    assert [step["repo"] for step in record["steps"]] == list(REPOS), record
+    assert json.loads(host.check_output(f"cat {STATUS}/pg-diff.json")) == record
+    new = [b for b in info(host)["backup"] if b["label"] not in before]
+    assert sorted((b["type"], b["database"]["repo-key"]) for b in new) == [("diff", repo) for repo in REPOS], new
+    print(f"pg-diff on {len(REPOS)} repositories: {record['seconds']} s")
+
+
+def test_a_job_that_fails_fails_its_unit_and_says_why(host):
+    run = host.run("systemctl start connect-backup@pg-nonsense.service")
+    assert run.rc != 0
+    record = json.loads(host.check_output(f"tail -1 {LOG}"))
+    assert record["result"] == "failed" and "unknown job 'pg-nonsense'" in record["error"], record
+    assert host.run("systemctl is-failed connect-backup@pg-nonsense.service").stdout.strip() == "failed"
+    host.run("systemctl reset-failed connect-backup@pg-nonsense.service")

@@ -49,7 +49,7 @@ def test_compose_v2(host):
     assert int(version.split(".")[0]) >= 2
 
 
-@pytest.mark.parametrize(("name", "internal"), [("frontend", False), ("backend", True)])
+@pytest.mark.parametrize(("name", "internal"), [("frontend", False), ("backend", True), ("egress", False)])
 def test_networks(host, name, internal):
     net = json.loads(host.check_output(f"docker network inspect {name}"))[0]
     assert net["Driver"] == "bridge"
