@@ -105,30 +105,29 @@ def test_the_repository_is_encrypted_and_private(host):
     assert passphrase not in host.check_output(f"{PGBACKREST} --output=json info")
 
 
-@pytest.mark.parametrize("repo", REPOS)
-def test_the_latest_backup_and_wal_restore_from_one_repository_alone(host, repo):
-    note = f"restore-{uuid.uuid4().hex[:8]}"
-    host.check_output(f"{PSQL} -d {DATABASE} -c '{PROBE_TABLE}'")
-    host.check_output(f"{PSQL} -d {DATABASE} -c \"INSERT INTO backup_probe (note) VALUES ('{note}')\"")
-    wait_archived(host, host.check_output(f"{PSQL} -c 'SELECT pg_walfile_name(pg_switch_wal())'"))
+def scratch_restore(host, repo: int, sql: str, target: str = "") -> tuple[str, float]:
+    """Restore repository ``repo`` (the latest, or to ``target`` time) into a
+    scratch container, start it, run ``sql`` once recovery is over; its
+    answer and the seconds it all took. The production repositories and
+    configuration are mounted read-only; the restored cluster lives and dies
+    in the container (no network, or for the off-site repository only the
+    way out the postgres container has)."""
     image = host.check_output(f"docker inspect -f '{{{{.Config.Image}}}}' {PG}")
-    # The production repositories and configuration, read-only; the restored
-    # cluster lives and dies in the scratch container (no network, or for the
-    # off-site repository only the way out the postgres container has).
     if repo == 1:
         network = "--network none"
     else:
         gateway = host.check_output("ip route | awk '/^default/ {print $3; exit}'")
         network = f"--network egress --add-host {S3['postgres_backup_s3_endpoint']}:{gateway}"
+    to_time = f" --type=time --target={shlex.quote(target)} --target-action=promote" if target else ""
     script = (
         "set -e; "
-        f"pgbackrest --stanza={STANZA} --pg1-path=/tmp/restore --repo={repo} restore; "
+        f"pgbackrest --stanza={STANZA} --pg1-path=/tmp/restore --repo={repo}{to_time} restore; "
         "postgres -D /tmp/restore -c listen_addresses= -c unix_socket_directories=/tmp -c archive_mode=off "
         "-c config_file=/tmp/restore/postgresql.conf -c hba_file=/tmp/restore/pg_hba.conf >/tmp/pg.log 2>&1 & "
         "for i in $(seq 120); do "
         "  [ \"$(psql -X -At -h /tmp -U postgres -c 'SELECT pg_is_in_recovery()' 2>/dev/null)\" = f ] && break; sleep 0.5; "
         "done; "
-        f"psql -X -At -h /tmp -U postgres -d {DATABASE} -c \"SELECT count(*) FROM backup_probe WHERE note = '{note}'\""
+        f"psql -X -At -h /tmp -U postgres -d {DATABASE} -c {shlex.quote(sql)}"
     )
     started = time.monotonic()
     found = host.run(
@@ -137,9 +136,40 @@ def test_the_latest_backup_and_wal_restore_from_one_repository_alone(host, repo)
         f"--tmpfs /var/spool/pgbackrest:uid=999,gid=999 --tmpfs /var/log/pgbackrest:uid=999,gid=999 "
         f"{image} -c {shlex.quote(script)}"
     )
-    print(f"restore of the latest backup plus WAL from repo{repo} into a scratch container: {time.monotonic() - started:.1f} s")
     assert found.rc == 0, found.stderr
-    assert found.stdout.strip().splitlines()[-1] == "1", found.stdout
+    return found.stdout.strip().splitlines()[-1], time.monotonic() - started
+
+
+def write_probe(host, note: str) -> str:
+    """Insert a row; the commit's time as PostgreSQL reports it."""
+    host.check_output(f"{PSQL} -d {DATABASE} -c '{PROBE_TABLE}'")
+    host.check_output(f"{PSQL} -d {DATABASE} -c \"INSERT INTO backup_probe (note) VALUES ('{note}')\"")
+    return host.check_output(f"{PSQL} -c 'SELECT clock_timestamp()::text'")
+
+
+@pytest.mark.parametrize("repo", REPOS)
+def test_the_latest_backup_and_wal_restore_from_one_repository_alone(host, repo):
+    note = f"restore-{uuid.uuid4().hex[:8]}"
+    write_probe(host, note)
+    wait_archived(host, host.check_output(f"{PSQL} -c 'SELECT pg_walfile_name(pg_switch_wal())'"))
+    answer, seconds = scratch_restore(host, repo, f"SELECT count(*) FROM backup_probe WHERE note = '{note}'")
+    print(f"restore of the latest backup plus WAL from repo{repo} into a scratch container: {seconds:.1f} s")
+    assert answer == "1"
+
+
+def test_a_point_in_time_between_two_writes_keeps_the_first_and_not_the_second(host):
+    first, second = (f"pitr-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    write_probe(host, first)
+    time.sleep(1)
+    target = host.check_output(f"{PSQL} -c 'SELECT clock_timestamp()::text'")
+    time.sleep(1)
+    write_probe(host, second)
+    wait_archived(host, host.check_output(f"{PSQL} -c 'SELECT pg_walfile_name(pg_switch_wal())'"))
+    answer, seconds = scratch_restore(
+        host, 1, f"SELECT coalesce(string_agg(note, ',' ORDER BY id), '') FROM backup_probe WHERE note IN ('{first}', '{second}')", target
+    )
+    print(f"point-in-time restore to {target}: {seconds:.1f} s")
+    assert answer == first, f"restored to {target}: {answer!r}"
     host.check_output(f"{PSQL} -d {DATABASE} -c 'DROP TABLE IF EXISTS backup_probe'")
 
 
