@@ -14,6 +14,9 @@ import boto3
 import pytest
 from conftest import CONTAINER, CONTRACT, DATABASE, SERVER, VOLUMES, harness_vars, role_defaults
 
+# A failed test here may leave a half-run converge: put the data tier back.
+RESTORE = ("--tags", "postgres,backup")
+
 PG = CONTAINER["postgres"]
 DEFAULTS = role_defaults("postgres")
 STANZA = DEFAULTS["postgres_backup_stanza"]
@@ -171,6 +174,19 @@ def test_a_point_in_time_between_two_writes_keeps_the_first_and_not_the_second(h
     print(f"point-in-time restore to {target}: {seconds:.1f} s")
     assert answer == first, f"restored to {target}: {answer!r}"
     host.check_output(f"{PSQL} -d {DATABASE} -c 'DROP TABLE IF EXISTS backup_probe'")
+
+
+def test_a_different_passphrase_is_refused_before_anything_changes(host, playbook):
+    conf = f"{CONFIG_DIR}/pgbackrest.conf"
+    before = host.check_output(f"sha256sum {conf}")
+    other = "another-passphrase-the-repository-never-saw-0123456789"
+    run = playbook("--tags", "postgres", extra_vars={"postgres_backup_local_cipher_pass": other})
+    assert run.rc != 0, run
+    assert "postgres_backup_local_cipher_pass differs from the passphrase the repository on this server uses" in run.flat, run
+    assert run.recap["changed"] == 0, run
+    assert other not in run.output
+    assert host.check_output(f"sha256sum {conf}") == before
+    assert host.run(f"{PGBACKREST} check").rc == 0
 
 
 # --- The schedules (the backup role) ---
