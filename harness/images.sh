@@ -36,7 +36,8 @@ for n in "${names[@]}"; do
   case "$n" in
     probe) build probe 1 ;;
     # Stand-ins for the production images; docs/images.md has the contract.
-    postgres) build postgres 15 ;;
+    # Renamed when its content changes: a server keeps a tag it has pulled.
+    postgres) build postgres 15-pgbackrest ;;
     pgbouncer) build pgbouncer 1.18 ;;
     redis) build redis 7 ;;
     # Test app meeting docs/app-contract.md: two good releases, two broken ones.
