@@ -161,7 +161,7 @@ def test_the_latest_backup_and_wal_restore_from_one_repository_alone(host, repo)
 
 
 def test_a_point_in_time_between_two_writes_keeps_the_first_and_not_the_second(host):
-    first, second = (f"pitr-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    first, second = f"pitr-first-{uuid.uuid4().hex[:8]}", f"pitr-second-{uuid.uuid4().hex[:8]}"
     write_probe(host, first)
     time.sleep(1)
     target = host.check_output(f"{PSQL} -c 'SELECT clock_timestamp()::text'")
