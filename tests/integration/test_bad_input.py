@@ -96,6 +96,7 @@ CASES = [
     ("redis-maxmemory-zero", "site.yml", {"redis_maxmemory_percent": 0}, "redis_maxmemory_percent must be from 1 to 95"),
     # Backups.
     ("backup-no-passphrase", "site.yml", {"postgres_backup_local_cipher_pass": ""}, "postgres_backup_local_cipher_pass is empty"),
+    ("backup-no-restic-password", "site.yml", {"backup_restic_password": "short"}, "backup_restic_password is empty or shorter"),
     ("backup-archive-timeout", "site.yml", {"postgres_backup_archive_timeout": 0}, "postgres_backup_archive_timeout is 0"),
     (
         "backup-bad-schedule-left-empty",
@@ -202,6 +203,7 @@ def inventory(tmp_path_factory, admin_key):
                 "app_image": IMAGE,
                 "app_encryption_key": BRN_KEY,
                 "postgres_backup_local_cipher_pass": BACKUP_PASS,
+                "backup_restic_password": BACKUP_PASS,
                 "nginx_server_names": ["connect.example.kr", "www.connect.example.kr"],
                 "nginx_letsencrypt_email": "ops@example.kr",
             }

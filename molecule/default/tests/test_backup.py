@@ -6,9 +6,11 @@ plus WAL from each repository alone into a scratch container that holds a
 row written just before."""
 
 import json
+import re
 import shlex
 import time
 import uuid
+from datetime import datetime, timezone
 
 import boto3
 import pytest
@@ -186,7 +188,7 @@ def test_a_different_passphrase_is_refused_before_anything_changes(host, playboo
     assert run.recap["changed"] == 0, run
     assert other not in run.output
     assert host.check_output(f"sha256sum {conf}") == before
-    assert host.run(f"{PGBACKREST} check").rc == 0
+    assert info(host)["status"]["code"] == 0
 
 
 # --- The schedules (the backup role) ---
@@ -226,3 +228,49 @@ def test_a_job_that_fails_fails_its_unit_and_says_why(host):
     assert record["result"] == "failed" and "unknown job 'pg-nonsense'" in record["error"], record
     assert host.run("systemctl is-failed connect-backup@pg-nonsense.service").stdout.strip() == "failed"
     host.run("systemctl reset-failed connect-backup@pg-nonsense.service")
+
+
+# --- The file classes (restic) ---
+RESTIC = f"restic --repo {VOLUMES['backups']}/restic --password-file {CONTRACT['compose_stack_root']}/secrets/restic_password --no-cache"
+
+
+def snapshots(host, tag: str) -> list:
+    return json.loads(host.check_output(f"{RESTIC} snapshots --tag {tag} --json"))
+
+
+def test_the_uploads_timer_is_on_its_kst_schedule(host):
+    props = dict(
+        line.split("=", 1)
+        for line in host.check_output(
+            "systemctl show --property=ActiveState,UnitFileState,TimersCalendar connect-backup-files-uploads.timer"
+        ).splitlines()
+    )
+    assert (props["ActiveState"], props["UnitFileState"]) == ("active", "enabled"), props
+    assert BACKUP["backup_uploads_calendar"].split()[-2] in props["TimersCalendar"], props
+
+
+def test_an_uploaded_file_is_backed_up_and_restores_byte_for_byte(host):
+    name = f"backup-probe-{uuid.uuid4().hex[:8]}.txt"
+    path = f"{VOLUMES['uploads']}/{name}"
+    host.check_output(f"head -c 4096 /dev/urandom | base64 > {path}")
+    digest = host.check_output(f"sha256sum < {path}")
+    host.check_output("systemctl start connect-backup@files-uploads.service")
+    record = json.loads(host.check_output(f"tail -1 {LOG}"))
+    assert record["job"] == "files-uploads" and record["result"] == "ok", record
+    restored = host.check_output(f"{RESTIC} dump --tag uploads latest {path} | sha256sum")
+    assert restored == digest
+    host.check_output(f"rm -f {path}")
+
+
+def test_uploads_past_their_period_are_forgotten_and_newer_ones_kept(host):
+    days = BACKUP["backup_uploads_retention_days"]
+    old = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - (days + 10) * 86400))
+    recent = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - (days - 10) * 86400))
+    for when in (old, recent):
+        host.check_output(f"{RESTIC} backup --tag uploads --host connect --time '{when}' {VOLUMES['uploads']}")
+    host.check_output("systemctl start connect-backup@files-uploads.service")
+    now = datetime.now(timezone.utc)
+    # restic prints nanoseconds; fromisoformat takes microseconds.
+    ages = sorted((now - datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", snap["time"]))).days for snap in snapshots(host, "uploads"))
+    assert all(age < days for age in ages), f"a snapshot past {days} days survived: ages {ages}"
+    assert any(days - 12 <= age <= days - 8 for age in ages), f"the snapshot {days - 10} days old was deleted: ages {ages}"
