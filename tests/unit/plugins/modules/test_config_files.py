@@ -3,24 +3,14 @@ with a real validate command (check mode, a refused file, the diff)."""
 
 from __future__ import annotations
 
-import json
 import os
 
-import pytest
 from ansible_collections.connect.platform.plugins.modules import config_files
-from ansible_collections.connect.platform.tests.unit.plugins.modules.utils import patch_module_args
+from ansible_collections.connect.platform.tests.unit.plugins.modules.utils import run_main as _run_main
 
 
-def run_main(args, capsys, check=False, diff=False):
-    """main()'s JSON answer and exit code."""
-    if check:
-        args = dict(args, _ansible_check_mode=True)
-    if diff:
-        args = dict(args, _ansible_diff=True)
-    with patch_module_args(args), pytest.raises(SystemExit) as info:
-        config_files.main()
-    out = capsys.readouterr().out
-    return json.loads(out[out.index("{") :]), info.value.code
+def run_main(args, capsys, **modes):
+    return _run_main(config_files.main, args, capsys, **modes)
 
 
 def entry(path, content, validate=None):

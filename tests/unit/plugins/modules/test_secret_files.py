@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
 from ansible_collections.connect.platform.plugins.modules import secret_files
-from ansible_collections.connect.platform.tests.unit.plugins.modules.utils import patch_module_args
+from ansible_collections.connect.platform.tests.unit.plugins.modules.utils import run_main as _run_main
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the secret files are group root")
 
@@ -16,14 +15,8 @@ OLD = "a" * 64
 NEW = "b" * 64
 
 
-def run_main(args, capsys, check=False):
-    """main()'s JSON answer and exit code."""
-    if check:
-        args = dict(args, _ansible_check_mode=True)
-    with patch_module_args(args), pytest.raises(SystemExit) as info:
-        secret_files.main()
-    out = capsys.readouterr().out
-    return json.loads(out[out.index("{") :]), info.value.code
+def run_main(args, capsys, **modes):
+    return _run_main(secret_files.main, args, capsys, **modes)
 
 
 def test_defaults_generate_once_then_keep(tmp_path, capsys):
