@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup venv host lint unit inputs sanity molecule test test-part demo demo-deploy demo-rollback demo-destroy bench build
+.PHONY: help setup venv host lint unit inputs sanity molecule test test-part demo demo-deploy demo-rollback demo-drill demo-dr demo-destroy bench build
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -78,8 +78,8 @@ test:  ## What CI runs: lint, unit tests, input checks, ansible-test sanity, eve
 	@echo "make test: lint, unit, inputs, sanity and molecule ($(SCENARIOS)) passed"
 
 PART ?=
-test-part: setup  ## One part of the scenario's checks alone (PART=host,docker,exposure,data_tier,playbook,edge,durability,restarts,release)
-	@test -n "$(PART)" || { echo "give PART=, one or more of: host docker exposure data_tier playbook edge durability restarts release" >&2; exit 2; }
+test-part: setup  ## One part of the scenario's checks alone (PART=host,docker,exposure,data_tier,backup,playbook,edge,durability,restarts,release,logs,dr)
+	@test -n "$(PART)" || { echo "give PART=, one or more of: host docker exposure data_tier backup playbook edge durability restarts release logs dr" >&2; exit 2; }
 	molecule create -s default
 	molecule converge -s default
 	CONNECT_TEST_PARTS="$(PART)" molecule verify -s default
@@ -101,6 +101,8 @@ demo: setup  ## A local disposable server `connect-demo` converged with site.yml
 	@echo "  backups:  docker exec $(DEMO) systemctl start connect-backup@pg-full.service   (pg-diff, pg-check, pg-verify)"
 	@echo "            docker exec $(DEMO) tail -n 3 /opt/connect/logs/backup.log"
 	@echo "            docker exec $(DEMO) docker exec -u postgres connect_postgres pgbackrest --stanza=connect info"
+	@echo "  drill:    make demo-drill   (the restore drill: a scratch project restored and checked, then removed)"
+	@echo "  DR:       make demo-dr      (connect-demo destroyed, a new one recovered by dr.yml from the off-site store)"
 	@echo "  release:  make demo-deploy VERSION=v2   (v1, v2, v3-broken-health, v4-broken-migration)"
 	@echo "            make demo-rollback"
 	@echo "  remove:   make demo-destroy"
@@ -115,6 +117,14 @@ demo-deploy: venv  ## Release a test-app VERSION (v1 v2 v3-broken-health v4-brok
 demo-rollback: venv  ## Roll connect-demo back to the previous release, under load
 	python3 benchmarks/release_under_load.py --server $(DEMO) --inventory inventories/demo --url https://127.0.0.1:8443 \
 	  --playbook rollback.yml >/dev/null
+
+demo-drill: venv  ## The restore drill on connect-demo (drill.yml)
+	ansible-playbook -i inventories/demo drill.yml
+
+demo-dr: venv  ## Lose connect-demo and recover it with dr.yml from its off-site repositories (the S3 stand-in)
+	@bash harness/server.sh destroy $(DEMO)
+	@bash harness/server.sh create $(DEMO) --keep-offsite $(DEMO_PORTS)
+	ansible-playbook -i inventories/demo dr.yml
 
 bench: venv  ## Throughput and latency of the demo stack through nginx (benchmarks/edge.sh)
 	bash benchmarks/edge.sh

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Disposable "servers": systemd containers that run their own Docker engine.
 #
-#   harness/server.sh create NAME [-p HOSTADDR:HOSTPORT:PORT]...
+#   harness/server.sh create NAME [--keep-offsite] [-p HOSTADDR:HOSTPORT:PORT]...
+#                          (--keep-offsite: a new server that finds its lost
+#                          predecessor's off-site bucket as it was: dr.yml)
 #   harness/server.sh destroy NAME      (container and its /var/lib/docker volume)
 #   harness/server.sh address NAME      (the server's address on the outer bridge)
 #   harness/server.sh list
@@ -15,7 +17,7 @@ image=${CONNECT_SERVER_IMAGE:-connect-harness/server:trixie}
 label=connect.harness.server
 here="$(cd "$(dirname "$0")" && pwd)"
 log() { printf '[server] %s\n' "$*"; }
-usage() { sed -n 3,8p "$0" >&2; exit 2; }
+usage() { sed -n 3,10p "$0" >&2; exit 2; }
 
 # All capabilities but CAP_SYS_RESOURCE (absent from this kernel's bounding
 # set, which is why --privileged fails here), CAP_SYS_TIME (timedatectl in
@@ -33,10 +35,11 @@ run_flags=(
 
 create() {
   local name=$1; shift
-  local publish=()
+  local publish=() keep_offsite=""
   while [ $# -gt 0 ]; do
     case "$1" in
       -p) publish+=(-p "$2"); shift 2 ;;
+      --keep-offsite) keep_offsite=1; shift ;;
       *) usage ;;
     esac
   done
@@ -58,8 +61,11 @@ create() {
     docker image inspect "$image" >/dev/null 2>&1 || {
       log "image $image missing: run harness/build-base.sh server"; exit 1; }
     log "creating $name from $image"
-    [ -z "$s3" ] || $s3 reset-bucket "$name"
-    docker run -d --name "$name" --hostname "$name" --label "$label=1" \
+    if [ -n "$s3" ]; then
+      if [ -n "$keep_offsite" ]; then $s3 ensure-bucket "$name"; else $s3 reset-bucket "$name"; fi
+    fi
+    # offsite-s3: the S3 stand-in on this machine, as DNS would name it.
+    docker run -d --add-host offsite-s3:host-gateway --name "$name" --hostname "$name" --label "$label=1" \
       "${run_flags[@]}" "${publish[@]}" \
       -v "$name-docker:/var/lib/docker" \
       "$image" >/dev/null

@@ -97,6 +97,26 @@ CASES = [
     # Backups.
     ("backup-no-passphrase", "site.yml", {"postgres_backup_local_cipher_pass": ""}, "postgres_backup_local_cipher_pass is empty"),
     ("backup-no-restic-password", "site.yml", {"backup_restic_password": "short"}, "backup_restic_password is empty or shorter"),
+    (
+        "backup-financial-no-key",
+        "site.yml",
+        {"backup_financial_recipients": []},
+        "backup_financial_recipients is empty: give the age public key(s)",
+    ),
+    (
+        "backup-financial-private-key",
+        "site.yml",
+        {"backup_financial_recipients": ["AGE-SECRET-KEY-1QQQQ"]},
+        "1 of them is not one (never give a private key",
+    ),
+    (
+        "backup-queue-retention",
+        "site.yml",
+        {"backup_queue_retention_days": 0},
+        "backup_queue_retention_days and backup_config_retention_days must be at least 1",
+    ),
+    ("dr-target-time-without-zone", "dr.yml", {"dr_target_time": "2026-11-30 14:05"}, "dr_target_time must be a time with its zone"),
+    ("dr-overwrite-not-a-bool", "dr.yml", {"dr_overwrite_live_data": "maybe"}, "dr_overwrite_live_data must be true or false"),
     ("backup-archive-timeout", "site.yml", {"postgres_backup_archive_timeout": 0}, "postgres_backup_archive_timeout is 0"),
     (
         "backup-bad-schedule-left-empty",
@@ -204,6 +224,7 @@ def inventory(tmp_path_factory, admin_key):
                 "app_encryption_key": BRN_KEY,
                 "postgres_backup_local_cipher_pass": BACKUP_PASS,
                 "backup_restic_password": BACKUP_PASS,
+                "backup_financial_recipients": [AGE_KEY],
                 "nginx_server_names": ["connect.example.kr", "www.connect.example.kr"],
                 "nginx_letsencrypt_email": "ops@example.kr",
             }
@@ -219,6 +240,10 @@ def inventory(tmp_path_factory, admin_key):
         )
     )
     return root
+
+
+# A public key of the right form (the server only ever holds public ones).
+AGE_KEY = "age12hxrt7qq2lh7u65szlpyewuesahar0j54fsknsy3psjcjzs5cv7suhtyrz"
 
 
 def _run(inventory: Path, playbook: str, extra_vars: dict) -> PlaybookRun:

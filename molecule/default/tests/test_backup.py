@@ -8,6 +8,7 @@ row written just before."""
 import json
 import re
 import shlex
+import subprocess
 import time
 import uuid
 from datetime import datetime, timezone
@@ -214,8 +215,15 @@ def test_a_job_run_by_hand_backs_up_every_repository_and_reports_one_json_line(h
     host.check_output("systemctl start connect-backup@pg-diff.service")
     record = json.loads(host.check_output(f"tail -1 {LOG}"))
     assert record["job"] == "pg-diff" and record["result"] == "ok", record
-    assert [step["repo"] for step in record["steps"]] == list(REPOS), record
+    # Each PostgreSQL repository, the manifest, its restore point archived, then the manifest kept in both restic repositories.
+    assert [step["repo"] for step in record["steps"]] == [*REPOS, "manifest", "archived", "local", "local", "offsite", "offsite"], record
     assert json.loads(host.check_output(f"cat {STATUS}/pg-diff.json")) == record
+    manifest = json.loads(
+        host.check_output(
+            f"connect-backup restic offsite dump --no-cache --tag pg-manifest latest {VOLUMES['backups']}/staging/pg-manifest.json"
+        )
+    )
+    assert manifest["restore_point"].startswith("connect-manifest-") and "public.items" in manifest["tables"], manifest
     new = [b for b in info(host)["backup"] if b["label"] not in before]
     assert sorted((b["type"], b["database"]["repo-key"]) for b in new) == [("diff", repo) for repo in REPOS], new
     print(f"pg-diff on {len(REPOS)} repositories: {record['seconds']} s")
@@ -262,15 +270,186 @@ def test_an_uploaded_file_is_backed_up_and_restores_byte_for_byte(host):
     host.check_output(f"rm -f {path}")
 
 
-def test_uploads_past_their_period_are_forgotten_and_newer_ones_kept(host):
-    days = BACKUP["backup_uploads_retention_days"]
-    old = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - (days + 10) * 86400))
-    recent = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - (days - 10) * 86400))
-    for when in (old, recent):
-        host.check_output(f"{RESTIC} backup --tag uploads --host connect --time '{when}' {VOLUMES['uploads']}")
-    host.check_output("systemctl start connect-backup@files-uploads.service")
+# Each class's tag, its period (days) and its job.
+CLASSES = {
+    "uploads": ("backup_uploads_retention_days", "files-uploads"),
+    "redis-queue": ("backup_queue_retention_days", "files-queue"),
+    "config": ("backup_config_retention_days", "files-config"),
+    "audit-logs": ("backup_audit_retention_days", "files-audit"),
+    "financial": ("backup_financial_retention_days", "files-financial"),
+}
+
+
+def repo_snapshots(host, repo: str, tag: str) -> list:
+    return json.loads(host.check_output(f"connect-backup restic {repo} snapshots --no-cache --tag {tag} --json"))
+
+
+def ages(host, repo: str, tag: str) -> list:
     now = datetime.now(timezone.utc)
     # restic prints nanoseconds; fromisoformat takes microseconds.
-    ages = sorted((now - datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", snap["time"]))).days for snap in snapshots(host, "uploads"))
-    assert all(age < days for age in ages), f"a snapshot past {days} days survived: ages {ages}"
-    assert any(days - 12 <= age <= days - 8 for age in ages), f"the snapshot {days - 10} days old was deleted: ages {ages}"
+    return sorted((now - datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", s["time"]))).days for s in repo_snapshots(host, repo, tag))
+
+
+@pytest.mark.parametrize("tag", sorted(CLASSES))
+def test_each_class_forgets_what_is_past_its_period_in_both_repositories_and_keeps_the_rest(host, tag):
+    setting, job = CLASSES[tag]
+    days = BACKUP[setting]
+    old = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - (days + 10) * 86400))
+    recent = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - (days - 10) * 86400))
+    for repo in ("local", "offsite"):
+        for when in (old, recent):
+            host.check_output(f"connect-backup restic {repo} backup --no-cache --tag {tag} --host connect --time '{when}' /etc/hostname")
+    host.check_output(f"systemctl start connect-backup@{job}.service")
+    record = json.loads(host.file(f"{VOLUMES['backups']}/status/{job}.json").content_string)
+    assert record["result"] == "ok", record
+    assert sum(step.get("removed", 0) for step in record["steps"]) >= 2, record  # the old one, in each repository
+    for repo in ("local", "offsite"):
+        found = ages(host, repo, tag)
+        assert all(age < days for age in found), f"{repo}: a {tag} snapshot past {days} days survived: ages {found}"
+        assert any(days - 12 <= age <= days - 8 for age in found), f"{repo}: the one {days - 10} days old was deleted: {found}"
+        assert any(age == 0 for age in found), f"{repo}: the job's own snapshot is missing: {found}"
+
+
+def test_the_queue_snapshot_is_redis_own_and_restores_the_jobs(host):
+    key = f"backup-probe-{uuid.uuid4().hex[:8]}"
+    queue = CONTAINER["redis-queue"]
+    cli = (
+        f"docker exec -i {queue} sh -c '{{ IFS= read -r REDISCLI_AUTH || true; }}; export REDISCLI_AUTH; "
+        f"exec redis-cli -p {role_defaults('compose_stack')['compose_stack_services']['redis-queue']['port']} "
+        f'--user {role_defaults("redis")["redis_admin_user"]} "$@"\' sh'
+    )
+    secret_file = f"{CONTRACT['compose_stack_root']}/secrets/redis_admin_password"
+    host.check_output(f"{cli} rpush {key} a b < {secret_file}")
+    host.check_output("systemctl start connect-backup@files-queue.service")
+    staged = f"{VOLUMES['backups']}/staging/redis-queue.rdb"
+    assert not host.file(staged).exists, "the snapshot file stays beside the repositories"
+    image = host.check_output(f"docker inspect -f '{{{{.Config.Image}}}}' {queue}")
+    for repo in ("local", "offsite"):
+        check = host.run(
+            f"connect-backup restic {repo} dump --no-cache --tag redis-queue latest {staged} > /tmp/q.rdb && "
+            f"docker run --rm -v /tmp/q.rdb:/q.rdb:ro {image} redis-check-rdb /q.rdb"
+        )
+        assert check.rc == 0 and "RDB looks OK" in check.stdout, check.stdout + check.stderr
+    host.check_output(f"{cli} del {key} < {secret_file}")
+
+
+def test_the_configuration_is_kept_without_its_secrets(host):
+    host.check_output("systemctl start connect-backup@files-config.service")
+    listed = host.check_output("connect-backup restic offsite ls --no-cache --tag config latest")
+    root = CONTRACT["compose_stack_root"]
+    assert f"{root}/docker-compose.production.yml" in listed and f"{root}/config/nginx" in listed
+    for never in (f"{root}/secrets", f"{root}/config/pgbackrest", f"{root}/.env", f"{root}/data", VOLUMES["uploads"]):
+        assert never not in listed, f"{never} is in the configuration's backup"
+
+
+def test_audit_logs_are_exported_in_one_snapshot_and_restore(host):
+    host.check_output(f"{PSQL} -d {DATABASE} -c \"INSERT INTO audit_logs (actor, action) VALUES ('ops', 'backup-probe')\"")
+    host.check_output("systemctl start connect-backup@files-audit.service")
+    dump = f"{VOLUMES['backups']}/staging/audit-logs.dump"
+    assert not host.file(dump).exists, "the export stays beside the repositories"
+    rows = host.check_output(
+        f"connect-backup restic offsite dump --no-cache --tag audit-logs latest {dump} | "
+        f"docker exec -i {PG} pg_restore --data-only --table=audit_logs -f -"
+    )
+    assert "backup-probe" in rows
+
+
+def test_financial_records_are_encrypted_to_a_key_the_server_does_not_hold(host):
+    marker = f"payment-{uuid.uuid4().hex[:8]}"
+    host.check_output(
+        f"{PSQL} -d {DATABASE} -c \"WITH s AS (INSERT INTO subscriptions (org_name, plan) VALUES ('{marker}', 'pro') RETURNING id) "
+        f'INSERT INTO payments (subscription_id, amount_krw) SELECT id, 990000 FROM s"'
+    )
+    host.check_output("systemctl start connect-backup@files-financial.service")
+    staged = f"{VOLUMES['backups']}/staging/financial.dump.age"
+    assert not host.file(staged).exists
+    encrypted = f"/tmp/financial-{marker}.age"
+    host.check_output(f"connect-backup restic offsite dump --no-cache --tag financial latest {staged} > {encrypted}")
+    assert host.file(encrypted).content[:21] == b"age-encryption.org/v1"
+    # No age identity anywhere on the server: nothing there can decrypt it.
+    found = host.run(
+        "grep -rIl -e 'AGE-SECRET-KEY-1' /etc /root /home /opt /srv /tmp /usr/local /var/lib --exclude-dir=docker 2>/dev/null | head -5"
+    )
+    assert found.stdout.strip() == "", f"an age private key is on the server: {found.stdout}"
+    assert host.run(f"age -d {encrypted}").rc != 0
+    # Off the server, the private half decrypts it: the payment is in it.
+    data = subprocess.run(["docker", "exec", SERVER, "cat", encrypted], capture_output=True, check=True).stdout
+    plain = subprocess.run(
+        ["age", "-d", "-i", "/var/lib/connect-harness/keys/financial_age"], input=data, capture_output=True, check=True
+    ).stdout
+    assert plain[:5] == b"PGDMP"
+    rows = subprocess.run(
+        ["docker", "exec", "-i", SERVER, "docker", "exec", "-i", PG, "pg_restore", "--data-only", "--table=subscriptions", "-f", "-"],
+        input=plain,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    assert marker in rows
+    host.check_output(f"rm -f {encrypted}")
+
+
+def test_the_drill_restores_into_a_scratch_project_and_leaves_the_stack_alone(host, playbook):
+    before = host.check_output(f"docker inspect -f '{{{{.State.StartedAt}}}}' {PG}")
+    run = playbook(playbook="drill.yml")
+    assert run.rc == 0, run
+    record = json.loads(host.file(f"{VOLUMES['backups']}/status/drill.json").content_string)
+    assert record["result"] == "ok" and [s["repo"] for s in record["steps"]] == [
+        "manifest",
+        "postgres",
+        "replay",
+        "compare",
+        "uploads",
+        "queue",
+        "cleanup",
+    ], record
+    print("drill: " + ", ".join(f"{s['repo']} {s['seconds']} s" for s in record["steps"]) + f"; {record['seconds']} s in all")
+    assert host.check_output("docker ps -a --filter label=com.docker.compose.project=connect-drill -q") == ""
+    assert not host.file(f"{VOLUMES['backups']}/staging/drill").exists
+    assert host.check_output(f"docker inspect -f '{{{{.State.StartedAt}}}}' {PG}") == before
+
+
+def test_the_monthly_report_says_what_is_kept_and_what_was_deleted(host):
+    host.check_output("systemctl start connect-backup@report.service")
+    record = json.loads(host.file(f"{VOLUMES['backups']}/status/report.json").content_string)
+    assert record["result"] == "ok", record
+    report = json.loads(host.file(record["steps"][0]["report"]).content_string)
+    for tag, (setting, job) in CLASSES.items():
+        assert job.startswith("files-")
+        assert report["classes"][tag]["kept_days"] == BACKUP[setting]
+        assert set(report["classes"][tag]["repositories"]) == {"local", "offsite"}
+    # The expiry test above deleted one snapshot per class and repository.
+    assert report["classes"]["uploads"]["repositories"]["offsite"]["deleted"] >= 1, report["classes"]["uploads"]
+    assert set(report["postgres"]) == {"1", "2"}
+
+
+def test_a_full_backup_volume_fails_the_job_loudly_and_keeps_what_was_there(host):
+    staging = f"{VOLUMES['backups']}/staging"
+    before = repo_snapshots(host, "local", "audit-logs")
+    # A 1 MiB volume, filled: the export cannot be written.
+    host.check_output(f"mount -t tmpfs -o size=1m tmpfs {staging} && fallocate -l 1m {staging}/filler || true")
+    try:
+        run = host.run("systemctl start connect-backup@files-audit.service")
+        record = json.loads(host.file(f"{VOLUMES['backups']}/status/files-audit.json").content_string)
+    finally:
+        host.run(f"umount {staging}")
+    assert run.rc != 0 and record["result"] == "failed", record
+    assert record["steps"][0]["repo"] == "export" and "no space left" in record["steps"][0]["error"].lower(), record
+    assert host.run("systemctl is-failed connect-backup@files-audit.service").stdout.strip() == "failed"
+    host.run("systemctl reset-failed connect-backup@files-audit.service")
+    assert repo_snapshots(host, "local", "audit-logs") == before  # nothing forgotten after a failed export
+
+
+def test_a_corrupt_backup_is_found_by_the_weekly_verify(host):
+    # One file of the newest full backup in the local repository, bytes flipped; put back after.
+    label = [b for b in info(host)["backup"] if b["database"]["repo-key"] == 1][-1]["label"]
+    victim = host.check_output(f"find {REPO}/backup/{STANZA}/{label}/pg_data -type f -size +8k | sort | head -1")
+    host.check_output(f"cp -p {victim} /tmp/victim.bak && printf 'corrupt' | dd of={victim} bs=1 seek=4096 conv=notrunc status=none")
+    try:
+        run = host.run("systemctl start connect-backup@pg-verify.service")
+        record = json.loads(host.file(f"{VOLUMES['backups']}/status/pg-verify.json").content_string)
+    finally:
+        host.check_output(f"cp -p /tmp/victim.bak {victim} && rm -f /tmp/victim.bak")
+        host.run("systemctl reset-failed connect-backup@pg-verify.service")
+    assert run.rc != 0 and record["result"] == "failed", record
+    failed = [s for s in record["steps"] if s["rc"] != 0]
+    assert [s["repo"] for s in failed] == [1], record  # the local repository, not the off-site one

@@ -37,6 +37,34 @@ MIGRATIONS = [
         );
         CREATE INDEX IF NOT EXISTS scrape_results_job_id_idx ON scrape_results (job_id)""",
     ),
+    # The tables the backup role exports by class (docs/app-contract.md):
+    # audit logs (365 days) and financial records (7 years, encrypted).
+    (
+        "003_audit_logs",
+        """
+        CREATE TABLE IF NOT EXISTS audit_logs (
+            id         bigserial PRIMARY KEY,
+            actor      text        NOT NULL,
+            action     text        NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now()
+        )""",
+    ),
+    (
+        "004_billing",
+        """
+        CREATE TABLE IF NOT EXISTS subscriptions (
+            id         bigserial PRIMARY KEY,
+            org_name   text        NOT NULL,
+            plan       text        NOT NULL,
+            started_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE IF NOT EXISTS payments (
+            id              bigserial PRIMARY KEY,
+            subscription_id bigint      NOT NULL REFERENCES subscriptions (id),
+            amount_krw      bigint      NOT NULL,
+            paid_at         timestamptz NOT NULL DEFAULT now()
+        )""",
+    ),
 ]
 
 
