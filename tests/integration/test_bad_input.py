@@ -115,6 +115,13 @@ CASES = [
         {"backup_queue_retention_days": 0},
         "backup_queue_retention_days and backup_config_retention_days must be at least 1",
     ),
+    (
+        "status-disk-percent",
+        "status.yml",
+        {"operations_status_disk_percent": 150},
+        "operations_status_disk_percent and operations_status_memory_percent must be from 1 to 100",
+    ),
+    ("nginx-certificate-too-long", "site.yml", {"nginx_selfsigned_days": 825}, "nginx_selfsigned_days must be from 1 to 366"),
     ("dr-target-time-without-zone", "dr.yml", {"dr_target_time": "2026-11-30 14:05"}, "dr_target_time must be a time with its zone"),
     ("dr-overwrite-not-a-bool", "dr.yml", {"dr_overwrite_live_data": "maybe"}, "dr_overwrite_live_data must be true or false"),
     ("backup-archive-timeout", "site.yml", {"postgres_backup_archive_timeout": 0}, "postgres_backup_archive_timeout is 0"),

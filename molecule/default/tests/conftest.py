@@ -214,7 +214,21 @@ def wait_healthy(host, container: str, timeout: int = 120) -> None:
 # converge if one of its tests failed, so a failure does not skew the next
 # part). A module's part is its file name without `test_`.
 # CONNECT_TEST_PARTS=release,restarts (or `make test-part PART=...`) runs only those.
-PARTS = ("host", "docker", "exposure", "data_tier", "backup", "playbook", "edge", "durability", "restarts", "release", "logs", "dr")
+PARTS = (
+    "host",
+    "docker",
+    "exposure",
+    "data_tier",
+    "backup",
+    "status",
+    "playbook",
+    "edge",
+    "durability",
+    "restarts",
+    "release",
+    "logs",
+    "dr",
+)
 SELECTED_PARTS = [p for p in os.environ.get("CONNECT_TEST_PARTS", "").replace(",", " ").split() if p]
 
 

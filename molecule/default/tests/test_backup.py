@@ -437,6 +437,8 @@ def test_a_full_backup_volume_fails_the_job_loudly_and_keeps_what_was_there(host
     assert host.run("systemctl is-failed connect-backup@files-audit.service").stdout.strip() == "failed"
     host.run("systemctl reset-failed connect-backup@files-audit.service")
     assert repo_snapshots(host, "local", "audit-logs") == before  # nothing forgotten after a failed export
+    # With room again, the next run succeeds (and the status part finds nothing to report).
+    host.check_output("systemctl start connect-backup@files-audit.service")
 
 
 def test_a_corrupt_backup_is_found_by_the_weekly_verify(host):
@@ -453,3 +455,6 @@ def test_a_corrupt_backup_is_found_by_the_weekly_verify(host):
     assert run.rc != 0 and record["result"] == "failed", record
     failed = [s for s in record["steps"] if s["rc"] != 0]
     assert [s["repo"] for s in failed] == [1], record  # the local repository, not the off-site one
+    assert "checksum invalid" in failed[0]["error"], failed
+    # The file put back, the next verify passes.
+    host.check_output("systemctl start connect-backup@pg-verify.service")

@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+import subprocess
 import time
 import uuid
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import pytest
@@ -170,6 +172,33 @@ def test_tls_1_2_uses_only_forward_secret_aead_suites(host):
     ctx.set_ciphers("AES128-SHA:AES256-SHA:@SECLEVEL=0")  # no ECDHE, no GCM
     with pytest.raises(ssl.SSLError), socket.create_connection((url.hostname, url.port), timeout=5) as raw:
         ctx.wrap_socket(raw)
+
+
+@pytest.mark.parametrize(
+    ("group", "accepted"), [("X25519", True), ("prime256v1", True), ("secp384r1", True), ("X448", False), ("secp521r1", False)]
+)
+def test_tls_key_exchange_is_mozillas_intermediate_list(host, group, accepted):
+    url = urlsplit(EDGE_HTTPS)
+    done = subprocess.run(
+        ["openssl", "s_client", "-connect", f"{url.hostname}:{url.port}", "-groups", group, "-brief"],
+        input=b"",
+        capture_output=True,
+        timeout=15,
+        check=False,
+    )
+    assert (done.returncode == 0) is accepted, done.stderr.decode(errors="replace")[-400:]
+
+
+def test_the_certificate_lives_at_most_366_days(host):
+    url = urlsplit(EDGE_HTTPS)
+    pem = ssl.get_server_certificate((url.hostname, url.port))
+    der = ssl.PEM_cert_to_DER_cert(pem)
+    dates = subprocess.run(
+        ["openssl", "x509", "-inform", "DER", "-noout", "-startdate", "-enddate"], input=der, capture_output=True, check=True
+    )
+    fields = dict(line.split("=", 1) for line in dates.stdout.decode().splitlines())
+    start, end = (datetime.strptime(fields[k], "%b %d %H:%M:%S %Y %Z") for k in ("notBefore", "notAfter"))
+    assert (end - start).days <= 366, fields
 
 
 @pytest.mark.parametrize("path", ["/api/health", "/", "/_next/static/app.js"])

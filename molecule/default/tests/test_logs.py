@@ -1,6 +1,6 @@
-"""Part `logs`, the very last (conftest.PARTS): after the converge, every
+"""Part `logs`, after the others but dr (conftest.PARTS): after the converge, every
 part's playbook runs, the restarts and the releases, no secret's value
-appears in the server's journal (sudo logs every command line it runs,
+(nor a backup repository's passphrase) appears in the server's journal (sudo logs every command line it runs,
 environment included), in /var/log, under /opt/connect/logs, or in any
 container's own log."""
 
@@ -15,6 +15,10 @@ for f in /opt/connect/secrets/*; do
   s=$(cat "$f")
   [ ${#s} -ge 8 ] || continue
   if grep -qF -- "$s" "$haystack"; then echo "LEAK ${f##*/}"; fi
+done
+# The backup repositories' passphrases live in pgBackRest's configuration.
+for s in $(sed -n 's/^repo[0-9]*-cipher-pass=//p' /opt/connect/config/pgbackrest/pgbackrest.conf); do
+  if grep -qF -- "$s" "$haystack"; then echo "LEAK pgbackrest-cipher-pass"; fi
 done
 rm -f "$haystack"
 """
