@@ -101,6 +101,7 @@ demo: setup  ## A local disposable server `connect-demo` converged with site.yml
 	@echo "  backups:  docker exec $(DEMO) systemctl start connect-backup@pg-full.service   (pg-diff, pg-check, pg-verify)"
 	@echo "            docker exec $(DEMO) tail -n 3 /opt/connect/logs/backup.log"
 	@echo "            docker exec $(DEMO) docker exec -u postgres connect_postgres pgbackrest --stanza=connect info"
+	@echo "  status:   ansible-playbook -i inventories/demo status.yml   (the morning checklist)"
 	@echo "  drill:    make demo-drill   (the restore drill: a scratch project restored and checked, then removed)"
 	@echo "  DR:       make demo-dr      (connect-demo destroyed, a new one recovered by dr.yml from the off-site store)"
 	@echo "  release:  make demo-deploy VERSION=v2   (v1, v2, v3-broken-health, v4-broken-migration)"
@@ -118,10 +119,15 @@ demo-rollback: venv  ## Roll connect-demo back to the previous release, under lo
 	python3 benchmarks/release_under_load.py --server $(DEMO) --inventory inventories/demo --url https://127.0.0.1:8443 \
 	  --playbook rollback.yml >/dev/null
 
-demo-drill: venv  ## The restore drill on connect-demo (drill.yml)
+# The jobs run at night; the demo runs them first (the drill and dr.yml
+# restore their newest snapshots and check against a backup's manifest).
+DEMO_JOBS := pg-diff files-uploads files-queue
+demo-drill: venv  ## The restore drill on connect-demo (drill.yml), after this night's jobs run now
+	@for job in $(DEMO_JOBS); do docker exec $(DEMO) systemctl start connect-backup@$$job.service; done
 	ansible-playbook -i inventories/demo drill.yml
 
 demo-dr: venv  ## Lose connect-demo and recover it with dr.yml from its off-site repositories (the S3 stand-in)
+	@for job in $(DEMO_JOBS); do docker exec $(DEMO) systemctl start connect-backup@$$job.service; done
 	@bash harness/server.sh destroy $(DEMO)
 	@bash harness/server.sh create $(DEMO) --keep-offsite $(DEMO_PORTS)
 	ansible-playbook -i inventories/demo dr.yml
