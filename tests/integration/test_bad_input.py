@@ -314,7 +314,18 @@ def test_site_runs_every_roles_checks_before_any_role(runs):
     first_role_task = next(i for i, (name, _time) in enumerate(tasks) if "Validating arguments against arg spec 'main'" in name)
     pattern = re.compile(r"connect\.platform\.(\w+) : Validating arguments against arg spec 'assert'")
     checked = [m.group(1) for name, _time in tasks[:first_role_task] if (m := pattern.match(name))]
-    assert checked == ["host_baseline", "docker_engine", "postgres", "pgbouncer", "redis", "app", "scraper", "nginx", "backup", "operations"]
+    assert checked == [
+        "host_baseline",
+        "docker_engine",
+        "postgres",
+        "pgbouncer",
+        "redis",
+        "app",
+        "scraper",
+        "nginx",
+        "backup",
+        "operations",
+    ]
     assert any(name.startswith("connect.platform.compose_stack : Validating arguments against arg spec 'plan'") for name, _time in tasks)
     # The host's size is given: the plan asks the host nothing.
     (plan_facts,) = [body for name, body in tasks if name.startswith("connect.platform.compose_stack : Gather facts")]
