@@ -50,7 +50,7 @@ options:
     suboptions:
       container: {description: Container name., type: str, required: true}
       database: {description: The app's database., type: str, required: true}
-      stanza: {description: "The pgBackRest stanza: its newest backup per repository is shown. Empty leaves it out.", type: str, default: ""}
+      stanza: {description: "The pgBackRest stanza: its newest backup per repository is shown; empty: not.", type: str, default: ""}
   scraper:
     description: The scraper's container and how far back to count its jobs and errors.
     type: dict
