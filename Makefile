@@ -78,7 +78,7 @@ test:  ## What CI runs: lint, unit tests, input checks, ansible-test sanity, eve
 	@echo "make test: lint, unit, inputs, sanity and molecule ($(SCENARIOS)) passed"
 
 PART ?=
-test-part: setup  ## One part of the scenario's checks alone (PART=host,docker,exposure,data_tier,backup,playbook,edge,durability,restarts,release,logs,dr)
+test-part: setup  ## One part of the scenario's checks alone (PART=host,docker,exposure,data_tier,backup,status,maintenance,playbook,edge,durability,restarts,release,logs,dr)
 	@test -n "$(PART)" || { echo "give PART=, one or more of: host docker exposure data_tier backup playbook edge durability restarts release logs dr" >&2; exit 2; }
 	molecule create -s default
 	molecule converge -s default

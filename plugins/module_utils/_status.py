@@ -14,6 +14,7 @@ facts = {
   "scraper": {"jobs": int, "errors": int, "since_hours": float} or None,
   "queue": {"depth": int, "failed": int} or None,
   "backups": {job: {"result", "time" (epoch), "error"}} (each job's last run),
+  "maintenance": the same, for the weekly maintenance jobs,
   "pg_backups": {repository: epoch of its newest backup, or None},
   "archiver": {"failing": bool, "last_archived_age": seconds or None, "pending": bool} or None,
   "certificate_days": float or None,
@@ -129,15 +130,14 @@ def evaluate(facts: dict, thresholds: dict | None = None) -> tuple[list[dict], l
                 f"{queue['failed']} scraper jobs failed after all retries (list connect:jobs:failed): look at them, requeue or drop."
             )
 
-    backups = facts.get("backups")
-    if backups is not None:
-        for job, record in sorted(backups.items()):
-            row("backups", job, f"{record['result']} {_age(now - record['time'])} ago")
+    for section, unit, log in (("backups", "connect-backup", "backup.log"), ("maintenance", "connect-maintenance", "maintenance.log")):
+        for job, record in sorted((facts.get(section) or {}).items()):
+            row(section, job, f"{record['result']} {_age(now - record['time'])} ago")
             if record["result"] != "ok":
                 findings.append(
-                    f"backup job {job} failed {_age(now - record['time'])} ago ({record.get('error') or 'see its log'}): "
-                    f"`journalctl -u connect-backup@{job}` and /opt/connect/logs/backup.log; run it again with "
-                    f"`systemctl start connect-backup@{job}.service`."
+                    f"{section.rstrip('s')} job {job} failed {_age(now - record['time'])} ago ({record.get('error') or 'see its log'}): "
+                    f"`journalctl -u {unit}@{job}` and /opt/connect/logs/{log}; run it again with "
+                    f"`systemctl start {unit}@{job}.service`."
                 )
     pg_backups = facts.get("pg_backups")
     if pg_backups is not None:

@@ -74,6 +74,9 @@ options:
   backup_status_dir:
     description: The backup role's status files (one per job); empty leaves backups out.
     type: path
+  maintenance_status_dir:
+    description: The weekly maintenance jobs' status files (one per job, the operations role's); empty leaves them out.
+    type: path
   https_port:
     description: The port nginx serves HTTPS on (on 127.0.0.1); the certificate it serves is read. 0 leaves it out.
     type: int
@@ -239,9 +242,11 @@ class Gatherer:
         numbers = [int(n) for n in re.findall(r"^\(?(?:integer\)\s*)?(\d+)\s*$", out, re.MULTILINE)]
         return {"depth": numbers[0], "failed": numbers[1]} if rc == 0 and len(numbers) == 2 else None
 
-    def backups(self):
+    @staticmethod
+    def job_results(directory):
+        """{job: its newest result} from a directory of status files (backup and maintenance jobs)."""
         found = {}
-        for path in glob.glob(os.path.join(self.p["backup_status_dir"], "*.json")):
+        for path in glob.glob(os.path.join(directory, "*.json")):
             try:
                 with open(path, encoding="utf-8") as handle:
                     record = json.load(handle)
@@ -320,6 +325,7 @@ def main():
             ),
             disks=dict(type="dict", default={}),
             backup_status_dir=dict(type="path"),
+            maintenance_status_dir=dict(type="path"),
             https_port=dict(type="int", default=0),
             thresholds=dict(type="dict", default={}),
         ),
@@ -341,7 +347,9 @@ def main():
     if p["queue"]:
         facts["queue"] = g.queue()
     if p["backup_status_dir"]:
-        facts["backups"] = g.backups()
+        facts["backups"] = g.job_results(p["backup_status_dir"])
+    if p["maintenance_status_dir"]:
+        facts["maintenance"] = g.job_results(p["maintenance_status_dir"])
     if p["postgres"]:
         facts["archiver"] = g.archiver()
         if p["postgres"]["stanza"]:

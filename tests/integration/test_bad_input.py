@@ -121,6 +121,18 @@ CASES = [
         {"operations_status_disk_percent": 150},
         "operations_status_disk_percent and operations_status_memory_percent must be from 1 to 100",
     ),
+    (
+        "hardening-disables-docker",
+        "site.yml",
+        {"host_baseline_disabled_kernel_modules": ["dccp", "br-netfilter"]},
+        "host_baseline_disabled_kernel_modules must not hold a module Docker needs (br_netfilter)",
+    ),
+    (
+        "maintenance-vacuum-timeout",
+        "site.yml",
+        {"operations_maintenance_vacuum_timeout": "2 hours"},
+        "operations_maintenance_vacuum_timeout must be a PostgreSQL duration such as 90min or 2h",
+    ),
     ("nginx-certificate-too-long", "site.yml", {"nginx_selfsigned_days": 825}, "nginx_selfsigned_days must be from 1 to 366"),
     ("dr-target-time-without-zone", "dr.yml", {"dr_target_time": "2026-11-30 14:05"}, "dr_target_time must be a time with its zone"),
     ("dr-overwrite-not-a-bool", "dr.yml", {"dr_overwrite_live_data": "maybe"}, "dr_overwrite_live_data must be true or false"),

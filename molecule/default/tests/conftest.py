@@ -221,6 +221,7 @@ PARTS = (
     "data_tier",
     "backup",
     "status",
+    "maintenance",
     "playbook",
     "edge",
     "durability",

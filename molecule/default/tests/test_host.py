@@ -1,6 +1,7 @@
 """host_baseline, as the server itself reports it."""
 
 import pytest
+from conftest import harness_vars, role_defaults
 
 SSHD_EXPECTED = {
     "permitrootlogin": "no",
@@ -183,3 +184,87 @@ def test_root_and_passwords_are_refused(args):
     result = _ssh(*args, "true")
     assert result.returncode == 255
     assert "Permission denied" in result.stderr
+
+
+# --- Hardening (issue 13): dev-sec ssh/os-hardening, CIS Ubuntu 22.04 Level 1 ---
+HARDENING = role_defaults("host_baseline")
+
+
+@pytest.mark.parametrize(
+    ("key", "option"),
+    [
+        ("kexalgorithms", "host_baseline_ssh_kex_algorithms"),
+        ("ciphers", "host_baseline_ssh_ciphers"),
+        ("macs", "host_baseline_ssh_macs"),
+        ("hostkeyalgorithms", "host_baseline_ssh_host_key_algorithms"),
+    ],
+)
+def test_sshd_offers_only_the_hardened_algorithms(sshd_settings, key, option):
+    offered = sshd_settings[key].split(",")
+    assert offered == HARDENING[option], offered
+    assert not [a for a in offered if "nistp" in a or "ecdsa" in a or "sha1" in a or "umac-64" in a], offered
+    if key == "macs":
+        assert all(a.endswith("-etm@openssh.com") for a in offered), offered
+
+
+def test_sshd_host_keys_keep_alives_sessions_and_banner(host, sshd_settings):
+    keys = [line.split(" ", 1)[1] for line in host.check_output("sshd -T").splitlines() if line.startswith("hostkey ")]
+    assert keys == HARDENING["host_baseline_ssh_host_keys"], keys
+    assert sshd_settings["maxsessions"] == str(HARDENING["host_baseline_ssh_max_sessions"])
+    assert sshd_settings["clientalivecountmax"] == str(HARDENING["host_baseline_ssh_client_alive_count_max"])
+    assert sshd_settings["banner"] == "/etc/issue.net"
+
+
+@pytest.mark.parametrize(
+    ("option", "refusal"),
+    [("KexAlgorithms=ecdh-sha2-nistp256", "no matching key exchange method"), ("MACs=hmac-sha1", "no matching MAC")],
+    ids=["nist-kex", "sha1-mac"],
+)
+def test_a_client_offering_only_a_refused_algorithm_is_turned_away(option, refusal):
+    # aes128-ctr (not AEAD) makes the MAC count.
+    result = _ssh("-i", ADMIN_KEY, "-o", option, "-o", "Ciphers=aes128-ctr", "-l", "opsadmin", "true")
+    assert result.returncode == 255 and refusal in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("path", ["/etc/issue", "/etc/issue.net"])
+def test_legal_banner_names_no_system(host, path):
+    text = host.file(path).content_string
+    assert text.strip() == HARDENING["host_baseline_banner"].strip()
+    assert "\\" not in text and "Debian" not in text and "Ubuntu" not in text
+
+
+def test_login_defs_as_the_system_reads_them(host):
+    for key, value in HARDENING["host_baseline_login_defs"].items():
+        assert host.check_output(f"awk '$1 == \"{key}\" {{print $2}}' /etc/login.defs") == str(value), key
+
+
+def test_admin_keys_never_meet_an_aged_password(host):
+    # No password, so no expiry: login.defs' ages must not lock the key login out.
+    aging = host.check_output("chage -l opsadmin")
+    assert "Password expires\t\t\t\t\t: never" in aging and ": -1" in aging, aging
+
+
+@pytest.mark.parametrize("module", HARDENING["host_baseline_disabled_kernel_modules"])
+def test_unused_kernel_modules_are_never_loaded(host, module):
+    assert host.check_output(f"modprobe -n -v {module}").strip() == "install /bin/false"
+
+
+def test_process_accounting_and_sysstat_run(host):
+    assert host.service("acct").is_running and host.service("acct").is_enabled
+    before = host.file("/var/log/account/pacct").size
+    host.check_output("true && ls / > /dev/null")
+    assert host.file("/var/log/account/pacct").size > before
+    assert host.check_output("systemctl is-active sysstat-collect.timer") == "active"
+
+
+def test_auditd_watches_are_compiled_by_augenrules(host):
+    compiled = host.file("/etc/audit/audit.rules").content_string
+    root = role_defaults("compose_stack")["compose_stack_root"]
+    for watch in HARDENING["host_baseline_audit_watches"]:
+        line = f"-w {watch['path'].replace('{{ host_baseline_root }}', root)} -p {watch['permissions']} -k {watch['key']}"
+        assert line in compiled, line
+
+
+@pytest.mark.skipif(harness_vars().get("host_baseline_auditd_load") is False, reason="the kernel refuses auditd in a container")
+def test_auditd_has_the_watches_loaded(host):
+    assert "-w /etc/shadow -p wa -k identity" in host.check_output("auditctl -l")

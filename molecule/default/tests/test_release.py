@@ -11,11 +11,25 @@ import subprocess
 import sys
 import uuid
 
-from conftest import APPS, CONTAINER, CONTRACT, DATABASE, EDGE_HTTPS, PROJECT, SERVER, edge, inventory_args, started_at
+from conftest import (
+    APPS,
+    CONTAINER,
+    CONTRACT,
+    DATABASE,
+    EDGE_HTTPS,
+    PROJECT,
+    SERVER,
+    edge,
+    inventory_args,
+    on_host,
+    role_defaults,
+    started_at,
+)
 
 REPOSITORY = CONTRACT["compose_stack_app_image_repository"]
 UPLOADS = CONTRACT["compose_stack_volumes"]["uploads"].replace("{{ compose_stack_root }}", CONTRACT["compose_stack_root"])
 IMAGE = "{{ connect_harness_registry }}/connect-harness/testapp:%s"
+MAINTENANCE_STATUS = on_host(role_defaults("operations")["operations_maintenance_status_dir"])
 
 
 def release(*extra: str, playbook: str = "deploy.yml", expect_failure: bool = False, mix: str = "get=50,post=25,slow=10,health=15") -> dict:
@@ -133,6 +147,44 @@ def test_broken_migration_v4_restarts_nothing_and_leaves_the_database(host):
     assert db_checksum(host) == checksum
     entry = report["deploy_log"]
     assert entry["result"] == "failed" and "migration failed" in entry["error"] and "schema is unchanged" in entry["error"], entry
+
+
+def image_tags(host) -> dict:
+    """{tag: image id} of the app's repository."""
+    out = host.check_output(f"docker image ls --no-trunc --format '{{{{.Tag}}}} {{{{.ID}}}}' {REPOSITORY}")
+    return dict(line.split() for line in out.splitlines())
+
+
+def test_the_weekly_image_clean_up_keeps_the_newest_releases_and_what_a_rollback_needs(host):
+    """connect-maintenance@images (the operations role's timer job): older release tags go with
+    their images, but never the image of `previous` or `current`; the rollback below runs after it."""
+    tags = image_tags(host)
+    keep = CONTRACT["compose_stack_app_releases_kept"]
+    # Old releases: their own images (a label each), and two old tags on the images of previous and current.
+    fakes = [f"20200101T00000{n}-0000fa{n}" for n in range(keep + 1)]
+    for n, tag in enumerate(fakes):
+        host.check_output(f"printf 'FROM {REPOSITORY}:current\\nLABEL connect.test.old={n}\\n' | docker build -q -t {REPOSITORY}:{tag} -")
+    on_previous, on_current = "20190101T000000-00000b1", "20190101T000000-00000b2"
+    for source, tag in (("previous", on_previous), ("current", on_current)):
+        host.check_output(f"docker tag {REPOSITORY}:{source} {REPOSITORY}:{tag}")
+    before = image_tags(host)
+    releases = sorted((t for t in before if t[:1].isdigit()), reverse=True)
+    assert len(releases) > keep + 2, releases
+    host.check_output("systemctl start connect-maintenance@images.service")
+    after = image_tags(host)
+    assert after["previous"] == tags["previous"] and after["current"] == tags["current"], (tags, after)
+    in_use = set(host.check_output("docker ps -aq | xargs -r docker inspect -f '{{.Image}}'").split())
+    protected = {before["previous"], before["current"]} | in_use
+    expected = set(releases[:keep]) | {t for t in releases if before[t] in protected}
+    assert {on_previous, on_current} <= expected
+    assert {t for t in after if t[:1].isdigit()} == expected, (releases, after)
+    for tag in set(fakes) - expected:
+        assert host.run(f"docker image inspect {before[tag]}").rc != 0, f"the image of {tag} is still there"
+    # A second run finds nothing more to remove.
+    host.check_output("systemctl start connect-maintenance@images.service")
+    status = json.loads(host.check_output(f"cat {MAINTENANCE_STATUS}/images.json"))
+    assert [s["removed"] for s in status["steps"] if s["step"] == "releases"] == [[]], status
+    assert image_tags(host) == after
 
 
 def test_rollback_v2_to_v1_under_load_fails_no_request(host):

@@ -90,6 +90,10 @@ def test_a_healthy_server_has_rows_and_no_finding():
             },
             "backup job files-queue failed 60 s ago (NOAUTH)",
         ),
+        (
+            {"maintenance": {"logs": {"result": "failed", "time": NOW - 120, "error": "error: bad line"}}},
+            "maintenance job logs failed 2 min ago (error: bad line): `journalctl -u connect-maintenance@logs`",
+        ),
         ({"archiver": {"failing": True, "last_archived_age": 30, "pending": True}}, "WAL archiving fails"),
         ({"archiver": {"failing": False, "last_archived_age": 600, "pending": True}}, "WAL archiving lags 10 min"),
         ({"certificate_days": 12.2}, "the certificate expires in 12 days"),
