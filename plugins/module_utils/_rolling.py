@@ -109,7 +109,7 @@ class Rollout:
                 reason = "unhealthy"
             elif self.b.config_differs(svc):
                 reason = "new configuration"
-            elif self.p["force"]:
+            elif self.p["force"] or svc in (self.p.get("force_services") or ()):
                 reason = "forced"
             self._record(svc, image_before=inst["image_id"] if inst else None, reason=reason)
             if reason:

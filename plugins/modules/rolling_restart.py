@@ -142,6 +142,13 @@ options:
     description: Recreate every instance even when it matches.
     type: bool
     default: false
+  force_services:
+    description:
+      - Recreate these instances even when they match (a safe restart of one instance); the others of O(services) stay
+        in nginx's upstream untouched.
+    type: list
+    elements: str
+    default: []
 notes:
   - Runs on the Docker host; the app images must already be there (the module does not pull).
   - nginx resolves upstream names when it loads its configuration, so a recreated instance (new
@@ -429,6 +436,7 @@ def main():
             watch_seconds=dict(type="int", default=10),
             poll_interval=dict(type="float", default=1.0),
             force=dict(type="bool", default=False),
+            force_services=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )

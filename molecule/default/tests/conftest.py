@@ -222,6 +222,7 @@ PARTS = (
     "backup",
     "status",
     "maintenance",
+    "emergency",
     "playbook",
     "edge",
     "durability",

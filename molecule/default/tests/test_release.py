@@ -217,3 +217,14 @@ def test_rollback_to_a_release_that_is_not_there_is_refused(host, playbook):
     run = playbook(playbook="rollback.yml", extra_vars={"release_rollback_to": "20200101T000000-0000000"})
     assert run.rc != 0 and "release_rollback_to" in run.flat and "there is no release" in run.flat, run
     assert "docker image ls connect-app" in run.flat, run
+
+
+def test_restarting_one_app_instance_under_load_fails_no_request(host):
+    """restart.yml (issue 13): app1 recreated through the rolling restart, the other instance untouched."""
+    before = started_at(host, *APPS)
+    report = release("operations_restart_service=app1", playbook="restart.yml")
+    assert report["playbook_rc"] == 0, report["playbook_tail"]
+    assert_no_failed_request(report)
+    after = started_at(host, *APPS)
+    assert after[APPS[0]] != before[APPS[0]] and after[APPS[1]] == before[APPS[1]], (before, after)
+    assert set(report["versions_after_playbook"]) == {"v1"}, report["versions_after_playbook"]

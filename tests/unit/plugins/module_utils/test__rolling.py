@@ -54,6 +54,7 @@ DEFAULT_PARAMS = {
     "watch_seconds": 10,
     "poll_interval": 1.0,
     "force": False,
+    "force_services": [],
 }
 
 
@@ -756,6 +757,23 @@ def test_config_change_succeeds_only_for_the_changed_instance():
         ("app2", "unchanged", None),
     ]
     assert result["previous_image_id"] is None and result["events"] == []
+
+
+def test_forcing_one_instance_restarts_it_alone_while_the_others_serve():
+    # restart.yml: app1 is recreated out of rotation; app2 stays in the upstream throughout.
+    params = make_params(force_services=["app1"])
+    fake = FakeBackend(params)
+    result = run(fake, params)
+    assert fake.effects() == [
+        *out_of_rotation("app1", ["app2"]),
+        ("recreate", "app1"),
+        *into_rotation(["app1", "app2"]),
+    ]
+    assert [(i["service"], i["action"], i["reason"]) for i in result["instances"]] == [
+        ("app1", "recreated", "forced"),
+        ("app2", "unchanged", None),
+    ]
+    assert fake.upstream == render_upstream(["app1", "app2"], name=UPSTREAM_NAME)
 
 
 def test_config_change_failing_while_watched_is_taken_out():
