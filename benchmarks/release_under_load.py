@@ -63,6 +63,7 @@ def main(argv=None) -> int:
     ap.add_argument("--log-file", default="/opt/connect/logs/deploy.log")
     ap.add_argument("--expect-failure", action="store_true", help="the playbook is expected to fail (broken releases)")
     ap.add_argument("--json", help="write the report here too")
+    ap.add_argument("--playbook-output", help="write the playbook's whole output here (a test searches it for secrets)")
     args = ap.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="release-load-"))
@@ -87,6 +88,8 @@ def main(argv=None) -> int:
     try:
         play = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, ANSIBLE_NOCOLOR="1"), check=False)
         t1 = time.time()
+        if args.playbook_output:
+            Path(args.playbook_output).write_text(play.stdout + play.stderr)
         time.sleep(args.cooldown)
     finally:
         stop.touch()

@@ -6,7 +6,8 @@
 Per secret file under one directory: the vault's value when the inventory
 gives one (a secret that protects data is never replaced by a different one
 unless the caller says so), otherwise one generated the first time and never
-changed afterwards. Files are 0400, group root, owned by the uid of the
+changed afterwards, unless it is rotated (``rotate``: a new one generated, or
+the vault's new value written). Files are 0400, group root, owned by the uid of the
 container that reads them, and written atomically. ``SecretFiles.run`` checks
 every secret before it writes any; nothing it raises or returns besides
 ``secrets`` holds a value.
@@ -142,6 +143,17 @@ class SecretFiles:
             current = self.files.read(path) if present else None
             value = item.get("value") or ""
             step = {"name": name, "path": path, "uid": uid, "write": None, "attributes": False}
+            if item.get("rotate"):
+                if item.get("protected"):
+                    raise SecretError(f"{name} protects data and is not rotated: re-encrypt the data first, then use {name}_replace")
+                if value and current is not None and current["content"] == value:
+                    raise SecretError(
+                        f"{name} comes from the inventory (the vault) and equals the one this server keeps: "
+                        "put the new value in the vault first, then rotate"
+                    )
+                if not value and current is not None:
+                    current = None  # a new one is generated below, the kept one replaced
+                    step["write"] = "rotated"
             if value:
                 if current is not None and current["content"] != value and item.get("protected"):
                     if not item.get("replace"):
@@ -150,7 +162,7 @@ class SecretFiles:
                     step["write"] = "vault"
                 step["value"] = value
             elif current is None:
-                step["write"] = "generated"
+                step["write"] = step["write"] or "generated"
                 value = generate(item.get("chars", ["ascii_letters", "digits"]), item.get("length", 40), self.choice)
                 # Check mode keeps nothing, so what it generated would not be the file's value.
                 step["value"] = CHECK_PLACEHOLDER if check_mode else value
@@ -167,7 +179,7 @@ class SecretFiles:
         actions = {}
         for step in steps:
             if step["write"]:
-                action = "written" if step["write"] == "vault" else "generated"
+                action = {"vault": "written"}.get(step["write"], step["write"])
                 if not check_mode:
                     self.files.write(step["path"], step["value"], step["uid"])
             elif step["attributes"]:

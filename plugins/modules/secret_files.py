@@ -81,6 +81,13 @@ options:
         description: Replace a protected secret that differs on the server (after re-encrypting the data).
         type: bool
         default: false
+      rotate:
+        description:
+          - Replace the kept secret (rotate.yml) - with the vault's value when O(secrets[].value) is given (it must
+            differ from the kept one), otherwise with a newly generated one (action C(rotated)).
+          - Refused for a protected secret.
+        type: bool
+        default: false
 notes:
   - Run it with C(no_log) on the task - its result holds the secrets' values, and the values from the vault
     are among its options. The options are deliberately not C(no_log) - Ansible would mask the returned
@@ -124,7 +131,8 @@ secrets:
 actions:
   description:
     - What was done (or would be, in check mode) to each file, by name.
-    - V(unchanged), V(written) (the vault's value), V(generated), or V(attributes) (owner, group or mode fixed).
+    - V(unchanged), V(written) (the vault's value), V(generated), V(rotated) (a new one generated in place of the kept
+      one), or V(attributes) (owner, group or mode fixed).
   returned: success
   type: dict
   sample: {postgres_superuser_password: unchanged, postgres_owner_password: written}
@@ -156,6 +164,7 @@ def main():
                     length=dict(type="int", default=40),
                     protected=dict(type="bool", default=False),
                     replace=dict(type="bool", default=False),
+                    rotate=dict(type="bool", default=False),
                 ),
             ),
         ),

@@ -128,6 +128,18 @@ CASES = [
         "host_baseline_disabled_kernel_modules must not hold a module Docker needs (br_netfilter)",
     ),
     (
+        "rotate-a-key-that-protects-data",
+        "rotate.yml",
+        {"rotate": "app_encryption_key"},
+        "rotate must be 'all' or names from postgres_superuser_password",
+    ),
+    (
+        "restart-an-unknown-service",
+        "restart.yml",
+        {"operations_restart_service": "mysql"},
+        "operations_restart_service must be one of",
+    ),
+    (
         "maintenance-vacuum-timeout",
         "site.yml",
         {"operations_maintenance_vacuum_timeout": "2 hours"},

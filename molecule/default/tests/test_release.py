@@ -7,6 +7,7 @@ each from the state the previous one left."""
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import uuid
@@ -17,12 +18,15 @@ from conftest import (
     CONTRACT,
     DATABASE,
     EDGE_HTTPS,
+    PORT,
     PROJECT,
     SERVER,
+    SERVICES,
     edge,
     inventory_args,
     on_host,
     role_defaults,
+    secret,
     started_at,
 )
 
@@ -32,7 +36,9 @@ IMAGE = "{{ connect_harness_registry }}/connect-harness/testapp:%s"
 MAINTENANCE_STATUS = on_host(role_defaults("operations")["operations_maintenance_status_dir"])
 
 
-def release(*extra: str, playbook: str = "deploy.yml", expect_failure: bool = False, mix: str = "get=50,post=25,slow=10,health=15") -> dict:
+def release(
+    *extra: str, playbook: str = "deploy.yml", expect_failure: bool = False, mix: str = "get=50,post=25,slow=10,health=15", output: str = ""
+) -> dict:
     cmd = [
         sys.executable, str(PROJECT / "benchmarks" / "release_under_load.py"),
         "--server", SERVER, *inventory_args("--inventory"), "--url", EDGE_HTTPS,
@@ -42,6 +48,8 @@ def release(*extra: str, playbook: str = "deploy.yml", expect_failure: bool = Fa
         cmd += ["-e", ev]
     if expect_failure:
         cmd.append("--expect-failure")
+    if output:
+        cmd += ["--playbook-output", output]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=PROJECT, timeout=1200, check=False)
     print(proc.stderr[-6000:])
     report = json.loads(proc.stdout)
@@ -228,3 +236,40 @@ def test_restarting_one_app_instance_under_load_fails_no_request(host):
     after = started_at(host, *APPS)
     assert after[APPS[0]] != before[APPS[0]] and after[APPS[1]] == before[APPS[1]], (before, after)
     assert set(report["versions_after_playbook"]) == {"v1"}, report["versions_after_playbook"]
+
+
+ROTATED = ("postgres_superuser_password", "pgbouncer_admin_password", "pgbouncer_stats_password")
+
+
+def logs_in(host, user: str, password: str, via: str) -> bool:
+    """A login with this password, straight to PostgreSQL or through PgBouncer (the password on stdin)."""
+    target = f"-h 127.0.0.1 -p {PORT['postgres']}" if via == "postgres" else f"-h {SERVICES['pgbouncer']['service']} -p {PORT['pgbouncer']}"
+    database = "pgbouncer" if user.startswith("pgbouncer") else "postgres" if via == "postgres" else DATABASE
+    query = "SHOW VERSION" if database == "pgbouncer" else "SELECT 1"
+    psql = f"psql -X -At {target} -U {user} -d {database} -c '{query}'"
+    check = f"docker exec -i {CONTAINER['postgres']} sh -c {shlex.quote('IFS= read -r PGPASSWORD; export PGPASSWORD; ' + psql)}"
+    return host.run(f"printf '%s\\n' {shlex.quote(password)} | {check}").rc == 0
+
+
+def test_rotating_the_superuser_and_pgbouncer_passwords_under_load_fails_no_request(host, tmp_path):
+    """rotate.yml (issue 13): PostgreSQL first, then PgBouncer; the instances keep serving (they use neither)."""
+    old = {name: secret(host, name) for name in ROTATED}
+    output = tmp_path / "rotate.out"
+    report = release("rotate=" + ",".join(ROTATED), playbook="rotate.yml", output=str(output))
+    assert report["playbook_rc"] == 0, output.read_text()[-3000:]
+    assert_no_failed_request(report)
+    new = {name: secret(host, name) for name in ROTATED}
+    assert all(new[name] != old[name] for name in ROTATED), "a password was not replaced"
+    printed = output.read_text()
+    assert "rotated: " + ", ".join(ROTATED) in printed, printed[-2000:]
+    for value in (*old.values(), *new.values()):
+        assert value not in printed
+    pgbouncer = role_defaults("pgbouncer")
+    for user, name, via in (
+        ("postgres", "postgres_superuser_password", "postgres"),
+        (pgbouncer["pgbouncer_admin_user"], "pgbouncer_admin_password", "pgbouncer"),
+        (pgbouncer["pgbouncer_stats_user"], "pgbouncer_stats_password", "pgbouncer"),
+    ):
+        assert not logs_in(host, user, old[name], via), f"{user} still logs in to {via} with the old password"
+        assert logs_in(host, user, new[name], via), f"{user} cannot log in to {via} with the new password"
+    assert edge("/api/health").status == 200

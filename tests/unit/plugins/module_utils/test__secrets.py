@@ -84,6 +84,10 @@ P = f"{DIR}/app_encryption_key"
         ({P: kept("kept", gid=5)}, {}, "attributes", "kept", kept("kept")),
         ({P: kept(OLD, uid=5)}, {"value": NEW}, "written", NEW, kept(NEW)),
         ({P: kept("kept", uid=999)}, {"owner": 999}, "unchanged", "kept", kept("kept", uid=999)),
+        # Rotated: a new one generated in place of the kept one, or the vault's new value written.
+        ({P: kept("kept")}, {"rotate": True}, "rotated", "a" * 40, kept("a" * 40)),
+        ({P: kept(OLD)}, {"rotate": True, "value": NEW}, "written", NEW, kept(NEW)),
+        ({}, {"rotate": True}, "generated", "a" * 40, kept("a" * 40)),
     ],
 )
 def test_one_secret(files, item, action, value, after):
@@ -141,6 +145,14 @@ def test_a_protected_secret_that_differs_writes_nothing_at_all(check_mode):
     assert fake.calls == []
 
 
+def test_rotating_to_the_vault_value_the_server_already_keeps_is_refused_without_it():
+    fake = FakeFiles({P: kept(OLD)})
+    with pytest.raises(SecretError) as info:
+        keeper(fake).run([secret(value=OLD, rotate=True)])
+    assert "put the new value in the vault first" in str(info.value) and OLD not in str(info.value)
+    assert fake.calls == []
+
+
 @pytest.mark.parametrize(
     ("wanted", "message"),
     [
@@ -151,6 +163,7 @@ def test_a_protected_secret_that_differs_writes_nothing_at_all(check_mode):
         ([secret(chars=["letters"])], "unknown character class letters: use names from ascii_letters"),
         ([secret(chars=[])], "chars is empty"),
         ([secret(length=0)], "length must be at least 1, got 0"),
+        ([secret(rotate=True, protected=True)], "app_encryption_key protects data and is not rotated"),
     ],
 )
 def test_bad_input(wanted, message):
