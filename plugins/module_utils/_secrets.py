@@ -146,11 +146,8 @@ class SecretFiles:
             if item.get("rotate"):
                 if item.get("protected"):
                     raise SecretError(f"{name} protects data and is not rotated: re-encrypt the data first, then use {name}_replace")
-                if value and current is not None and current["content"] == value:
-                    raise SecretError(
-                        f"{name} comes from the inventory (the vault) and equals the one this server keeps: "
-                        "put the new value in the vault first, then rotate"
-                    )
+                # From the vault: its value is the rotation (one equal to the kept one changes nothing, so a
+                # rerun after a failure goes on). Without one: a new one is generated.
                 if not value and current is not None:
                     current = None  # a new one is generated below, the kept one replaced
                     step["write"] = "rotated"

@@ -497,7 +497,8 @@ def test_open_loop_holds_the_rate_with_slow_requests(app, run):
     mid = starts[0] + span / 2
     first_half = sum(t < mid for t in starts)
     assert abs(first_half - len(starts) / 2) <= 0.1 * len(starts) / 2
-    assert max(b - a for a, b in zip(starts, starts[1:], strict=False)) < 0.1
+    # No stall: a launch blocked behind a slow request would wait 1.5 s; a busy CI machine may delay one by ~0.1 s.
+    assert max(b - a for a, b in zip(starts, starts[1:], strict=False)) < 0.5
     # slow requests were in flight while the schedule went on
     assert sum(r["start"] > slow[0]["start"] and r["start"] < slow[0]["end"] for r in records) >= 0.9 * rate * 1.5
     assert s["drain_s"] >= 0.5  # the last slow requests were awaited

@@ -55,6 +55,12 @@ def test_the_image_of_previous_or_of_a_container_never_goes_whatever_its_age(scr
     assert script.release_removals(images, {"sha256:1", "sha256:3"}, 5) == [release(2)]
 
 
+def test_build_tags_go_unless_their_image_is_kept(script):
+    images = [(release(day), f"sha256:{day}") for day in range(1, 4)] + [("build-abcdef1", "sha256:3"), ("build-1234567", "sha256:9")]
+    # build-abcdef1 names the newest release's image (kept); build-1234567 an image nothing keeps.
+    assert script.release_removals(images, set(), 5) == ["build-1234567"]
+
+
 def test_fewer_releases_than_kept_removes_nothing_and_other_tags_are_not_releases(script):
     images = [(release(1), "sha256:1"), ("current", "sha256:1"), ("v2", "sha256:2"), ("20261101-abcdef1", "sha256:3")]
     assert script.release_removals(images, set(), 0) == [release(1)]
@@ -73,6 +79,24 @@ considering log /opt/connect/logs/deploy.log
   log does not need rotating (log has already been rotated)
 """
     assert script.rotated(out) == (2, 1)
+
+
+def test_integrity_fails_on_a_changed_or_missing_file_but_not_on_one_dpkg_leaves_out(script, monkeypatch):
+    class Done:
+        returncode = 2
+        stdout = ""
+        stderr = (
+            "debsums: changed file /usr/share/zoneinfo/Pacific/Fiji (from tzdata package)\n"
+            "debsums: missing file /usr/share/doc/tzdata/changelog.gz (from tzdata package)\n"
+            "debsums: no md5sums for some-package\n"
+        )
+
+    monkeypatch.setattr(script.subprocess, "run", lambda *a, **k: Done())
+    monkeypatch.setattr(script, "dpkg_excluded", lambda path: path.startswith("/usr/share/doc/"))
+    step = script.integrity()[0]
+    assert step["rc"] == 1 and step["differing"] == 1 and "Pacific/Fiji" in step["error"], step
+    monkeypatch.setattr(script, "dpkg_excluded", lambda path: False)
+    assert script.integrity()[0]["differing"] == 2
 
 
 def test_an_unknown_job_is_refused_with_the_known_ones(script, capsys):

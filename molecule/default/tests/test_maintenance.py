@@ -60,7 +60,7 @@ def test_vacuum_analyzes_every_table_of_every_database(host):
 
 
 def test_a_due_log_is_rotated_and_a_broken_rule_fails_the_run_which_status_names(host, playbook):
-    log = f"{VOLUMES['logs']}/maintenance-test.log"
+    log = f"{VOLUMES['logs']}/pgbackrest/maintenance-test.log"
     host.check_output(f"echo 'a line to rotate' > {log} && rm -f {log}.1")
     # A first run records the new log in logrotate's state; the state then says it was last rotated years ago.
     assert run_job(host, "logs")[0] == 0
@@ -70,6 +70,11 @@ def test_a_due_log_is_rotated_and_a_broken_rule_fails_the_run_which_status_names
     assert rc == 0 and status["result"] == "ok", status
     assert status["steps"][0]["rotated"] >= 1 and status["steps"][0]["considered"] >= 2, status
     assert host.file(f"{log}.1").exists and host.file(log).size == 0
+    # The jobs' one-line records are kept whole (the compliance report reads backup.log).
+    out = host.check_output("logrotate --debug /etc/logrotate.d/connect-* 2>&1 | grep 'considering log' || true")
+    considered = {line.split("considering log ", 1)[1].strip() for line in out.splitlines()}
+    records = {f"{VOLUMES['logs']}/{name}" for name in ("backup.log", "deploy.log", "maintenance.log")}
+    assert considered and not considered & records, considered
 
     host.check_output(f"printf '{VOLUMES['logs']}/*.log {{\\n    nonsense-directive\\n}}\\n' > {BROKEN_RULE}")
     try:

@@ -145,12 +145,11 @@ def test_a_protected_secret_that_differs_writes_nothing_at_all(check_mode):
     assert fake.calls == []
 
 
-def test_rotating_to_the_vault_value_the_server_already_keeps_is_refused_without_it():
+def test_rotating_to_the_vault_value_the_server_already_keeps_changes_nothing():
+    # The vault's value is the rotation: equal to the kept one (already rotated, or not changed yet), nothing moves.
     fake = FakeFiles({P: kept(OLD)})
-    with pytest.raises(SecretError) as info:
-        keeper(fake).run([secret(value=OLD, rotate=True)])
-    assert "put the new value in the vault first" in str(info.value) and OLD not in str(info.value)
-    assert fake.calls == []
+    result = keeper(fake).run([secret(value=OLD, rotate=True)])
+    assert result["actions"] == {"app_encryption_key": "unchanged"} and fake.calls == []
 
 
 @pytest.mark.parametrize(
