@@ -6,6 +6,8 @@ DOCKER-USER guard's job); nginx publishes 80 and 443. The probe then connects fr
 is outside the server, to the server's own address.
 """
 
+import time
+
 import pytest
 from conftest import server_address, tcp_answers
 
@@ -47,4 +49,9 @@ def test_listener_answers_inside(host, listeners, port):
 
 @pytest.mark.parametrize("port", ALL_PORTS)
 def test_only_ssh_http_https_answer_from_outside(listeners, port):
-    assert tcp_answers(server_address(), port) is (port in OPEN)
+    answers = tcp_answers(server_address(), port)
+    if port == 22 and not answers:
+        # UFW's limit on SSH refuses a 6th connection within 30 s: the host part's logins just before count.
+        time.sleep(31)
+        answers = tcp_answers(server_address(), port)
+    assert answers is (port in OPEN)
