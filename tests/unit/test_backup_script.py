@@ -4,22 +4,19 @@ rendered with plain Jinja2 over fake values and imported: its pure logic
 into a directory) without docker, restic or PostgreSQL. The Molecule parts
 `backup` and `dr` run it for real."""
 
-import importlib.util
 import json
 import subprocess
 import time
 from pathlib import Path
 
-import jinja2
 import pytest
+from script_template import render_script
 
 JOBS = ["pg-full", "pg-diff", "pg-check", "pg-verify", "files-uploads", "files-queue", "drill", "report"]
 TEMPLATE = Path(__file__).resolve().parents[2] / "roles" / "backup" / "templates" / "connect-backup.py.j2"
 
 
 def render(tmp_path: Path, offsite: bool = True):
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    env.filters["to_json"] = json.dumps
     staging = tmp_path / "staging"
     values = {
         "ansible_managed": "test",
@@ -71,12 +68,7 @@ def render(tmp_path: Path, offsite: bool = True):
             },
         },
     }
-    path = tmp_path / "connect_backup.py"
-    path.write_text(env.from_string(TEMPLATE.read_text()).render(**values))
-    spec = importlib.util.spec_from_file_location("connect_backup", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return render_script(TEMPLATE, values, tmp_path / "connect_backup.py")
 
 
 @pytest.fixture

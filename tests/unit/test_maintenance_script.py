@@ -3,13 +3,12 @@ rendered with plain Jinja2 over fake values and imported: which release tags go,
 logrotate's report, and what a run records. The Molecule part `maintenance`
 runs it for real (docker, logrotate, PostgreSQL, nginx's certificate)."""
 
-import importlib.util
 import json
 from pathlib import Path
 
-import jinja2
 import pytest
 import yaml
+from script_template import render_script
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "roles" / "operations" / "templates" / "connect-maintenance.py.j2"
@@ -18,8 +17,6 @@ PATTERN = yaml.safe_load((ROOT / "roles" / "compose_stack" / "vars" / "main.yml"
 
 @pytest.fixture
 def script(tmp_path):
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    env.filters["to_json"] = json.dumps
     values = {
         "ansible_managed": "test",
         "__operations_maintenance_jobs": dict.fromkeys(["vacuum", "logs", "images", "certificates", "integrity"], "x"),
@@ -32,12 +29,7 @@ def script(tmp_path):
         "compose_stack_app_release_tag_pattern": PATTERN,
         "operations_status_certificate_min_days": 30,
     }
-    path = tmp_path / "connect_maintenance.py"
-    path.write_text(env.from_string(TEMPLATE.read_text()).render(**values))
-    spec = importlib.util.spec_from_file_location("connect_maintenance", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return render_script(TEMPLATE, values, tmp_path / "connect_maintenance.py")
 
 
 def release(day: int) -> str:
