@@ -12,6 +12,8 @@ command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)
 command -v docker-registry >/dev/null 2>&1 || need_pkgs+=(docker-registry)
 command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
+# Let's Encrypt's ACME test server for the letsencrypt part (harness/acme-test.sh).
+command -v pebble >/dev/null 2>&1 || need_pkgs+=(pebble)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   log "installing ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -7,7 +7,10 @@ Per secret file under one directory: the vault's value when the inventory
 gives one (a secret that protects data is never replaced by a different one
 unless the caller says so), otherwise one generated the first time and never
 changed afterwards, unless it is rotated (``rotate``: a new one generated, or
-the vault's new value written). Files are 0400, group root, owned by the uid of the
+the vault's new value written). A rotated secret's old value stays in
+``<name>.previous`` until the caller says the rotation is finished
+(``finish``), so a service can accept both while its clients move over, and a
+rotation cut short resumes without losing the value those clients still use. Files are 0400, group root, owned by the uid of the
 container that reads them, and written atomically. ``SecretFiles.run`` checks
 every secret before it writes any; nothing it raises or returns besides
 ``secrets`` holds a value.
@@ -25,6 +28,7 @@ import tempfile
 MODE = 0o400
 GID = 0
 CHECK_PLACEHOLDER = "check-mode-placeholder"
+PREVIOUS_SUFFIX = ".previous"
 # Character classes a generated secret may draw from (Python's `string` module).
 CHAR_CLASSES = ("ascii_letters", "ascii_lowercase", "ascii_uppercase", "digits", "hexdigits", "octdigits", "punctuation")
 
@@ -110,6 +114,9 @@ class LocalFiles:
                 os.unlink(tmp)
             raise
 
+    def remove(self, path):
+        os.unlink(path)
+
     def set_attributes(self, path, uid):
         os.chown(path, uid, GID, follow_symlinks=False)
         os.chmod(path, MODE)
@@ -143,20 +150,34 @@ class SecretFiles:
             current = self.files.read(path) if present else None
             value = item.get("value") or ""
             step = {"name": name, "path": path, "uid": uid, "write": None, "attributes": False}
+            previous_path = path + PREVIOUS_SUFFIX
+            previous = self.files.read(previous_path) if present else None
+            step["previous_path"] = previous_path
+            step["previous"] = previous["content"] if previous else None
+            if item.get("rotate") and item.get("finish"):
+                raise SecretError(f"{name}: rotate and finish exclude each other (finish a rotation in a later call)")
             if item.get("rotate"):
                 if item.get("protected"):
                     raise SecretError(f"{name} protects data and is not rotated: re-encrypt the data first, then use {name}_replace")
-                # From the vault: its value is the rotation (one equal to the kept one changes nothing, so a
-                # rerun after a failure goes on). Without one: a new one is generated.
-                if not value and current is not None:
-                    current = None  # a new one is generated below, the kept one replaced
-                    step["write"] = "rotated"
+                # A rotation in progress (a previous value kept, different from the current one) resumes: the
+                # current value is the new one, unless the vault gives another. Otherwise the kept value becomes
+                # the previous one. The vault's value equal to the kept one changes nothing, so a rerun goes on.
+                in_progress = previous is not None and current is not None and previous["content"] != current["content"]
+                if current is not None and not in_progress and (not value or value != current["content"]):
+                    step["keep_previous"] = current["content"]
+                    step["previous"] = current["content"]
+                    if not value:
+                        current = None  # a new one is generated below, the kept one replaced
+                        step["write"] = "rotated"
+            elif item.get("finish") and previous is not None:
+                step["write_finish"] = True
+                step["previous"] = None
             if value:
                 if current is not None and current["content"] != value and item.get("protected"):
                     if not item.get("replace"):
                         raise SecretError(protected_message(name, path))
                 if current is None or current["content"] != value:
-                    step["write"] = "vault"
+                    step["write"] = "rotated" if step.get("keep_previous") is not None else "vault"
                 step["value"] = value
             elif current is None:
                 step["write"] = step["write"] or "generated"
@@ -165,7 +186,8 @@ class SecretFiles:
                 step["value"] = CHECK_PLACEHOLDER if check_mode else value
             else:
                 step["value"] = current["content"]
-            if current is not None and step["write"] is None:
+            # finish only forgets the previous value: the kept file is left as it is (its owner is the caller's).
+            if current is not None and step["write"] is None and not item.get("finish"):
                 step["attributes"] = (current["uid"], current["gid"], current["mode"]) != (uid, GID, MODE)
             steps.append(step)
         return steps
@@ -178,7 +200,15 @@ class SecretFiles:
             if step["write"]:
                 action = {"vault": "written"}.get(step["write"], step["write"])
                 if not check_mode:
+                    # The old value first: a run cut short between the two writes leaves both files equal,
+                    # which the next rotation does not take for a rotation in progress.
+                    if step.get("keep_previous") is not None:
+                        self.files.write(step["previous_path"], step["keep_previous"], step["uid"])
                     self.files.write(step["path"], step["value"], step["uid"])
+            elif step.get("write_finish"):
+                action = "finished"
+                if not check_mode:
+                    self.files.remove(step["previous_path"])
             elif step["attributes"]:
                 action = "attributes"
                 if not check_mode:
@@ -189,5 +219,6 @@ class SecretFiles:
         return {
             "changed": any(action != "unchanged" for action in actions.values()),
             "secrets": {step["name"]: step["value"] for step in steps},
+            "previous": {step["name"]: step["previous"] for step in steps if step["previous"] is not None},
             "actions": actions,
         }

@@ -85,7 +85,18 @@ options:
         description:
           - Replace the kept secret (rotate.yml) - with the vault's value when O(secrets[].value) is given (it must
             differ from the kept one), otherwise with a newly generated one (action C(rotated)).
+          - The kept value is moved to C(<name>.previous) first (returned in RV(previous)) and stays there until
+            O(secrets[].finish), so a service can accept both while its clients move over.
+          - A rotation in progress (a C(.previous) that differs from the kept value) resumes - the kept value is
+            not replaced again unless the vault gives another.
           - Refused for a protected secret.
+        type: bool
+        default: false
+      finish:
+        description:
+          - The rotation is over - remove C(<name>.previous) (action C(finished)). The kept file is left as it is
+            (its owner and mode are not checked, so O(secrets[].owner) is not needed).
+          - Excludes O(secrets[].rotate).
         type: bool
         default: false
 notes:
@@ -128,11 +139,17 @@ secrets:
   returned: success
   type: dict
   sample: {postgres_superuser_password: "...", postgres_owner_password: "..."}
+previous:
+  description: The old value of every secret whose rotation is not finished (its C(<name>.previous) file), by name.
+  returned: success
+  type: dict
+  sample: {redis_cache_password: "..."}
 actions:
   description:
     - What was done (or would be, in check mode) to each file, by name.
     - V(unchanged), V(written) (the vault's value), V(generated), V(rotated) (a new one generated in place of the kept
-      one), or V(attributes) (owner, group or mode fixed).
+      one, the old one kept as the previous), V(finished) (the previous one removed), or V(attributes) (owner,
+      group or mode fixed).
   returned: success
   type: dict
   sample: {postgres_superuser_password: unchanged, postgres_owner_password: written}
@@ -165,6 +182,7 @@ def main():
                     protected=dict(type="bool", default=False),
                     replace=dict(type="bool", default=False),
                     rotate=dict(type="bool", default=False),
+                    finish=dict(type="bool", default=False),
                 ),
             ),
         ),

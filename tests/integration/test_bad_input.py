@@ -186,6 +186,26 @@ CASES = [
     ("scraper-bad-schedule", "site.yml", {"scraper_schedule": ["9am", "15:00"]}, "HH:MM"),
     # nginx.
     ("nginx-le-without-email", "site.yml", {"nginx_tls_mode": "letsencrypt", "nginx_letsencrypt_email": ""}, "nginx_letsencrypt_email"),
+    (
+        "nginx-le-for-an-address",
+        "site.yml",
+        {
+            "nginx_tls_mode": "letsencrypt",
+            "nginx_letsencrypt_email": "ops@example.kr",
+            "nginx_server_names": ["connect.example.kr", "203.0.113.10", "localhost"],
+        },
+        "issues no certificate for 203.0.113.10, localhost",
+    ),
+    (
+        "nginx-le-server-not-https",
+        "site.yml",
+        {
+            "nginx_tls_mode": "letsencrypt",
+            "nginx_letsencrypt_email": "ops@example.kr",
+            "nginx_letsencrypt_server": "http://acme.example/dir",
+        },
+        "nginx_letsencrypt_server must be an ACME directory URL over HTTPS",
+    ),
     ("nginx-provided-without-files", "site.yml", {"nginx_tls_mode": "provided"}, "nginx_tls_certificate_src and nginx_tls_key_src"),
     ("nginx-bad-rate", "site.yml", {"nginx_rate_limit_auth": "10 per minute"}, "rate limits like 100r/s"),
     (

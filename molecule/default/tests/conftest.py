@@ -225,6 +225,7 @@ PARTS = (
     "emergency",
     "playbook",
     "edge",
+    "letsencrypt",
     "durability",
     "restarts",
     "release",

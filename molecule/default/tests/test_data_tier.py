@@ -1,5 +1,6 @@
 """The data tier (postgres, pgbouncer, redis cache and queue) as the services report it."""
 
+import hashlib
 import json
 
 import pytest
@@ -194,6 +195,8 @@ def test_backend_has_no_way_out(host):
         ("/opt/connect/secrets/redis_queue_password", 0, 0o400),
         ("/opt/connect/config/pgbouncer/userlist.txt", 70, 0o600),
         ("/opt/connect/config/redis-queue/redis.conf", 999, 0o600),
+        ("/opt/connect/config/redis-cache/users.acl", 999, 0o600),
+        ("/opt/connect/config/redis-queue/users.acl", 999, 0o600),
         ("/opt/connect/docker-compose.production.yml", 0, 0o640),
     ],
 )
@@ -209,6 +212,14 @@ def test_no_password_recorded_in_pg_stat_statements(host):
     assert "alter role" not in queries.lower()
 
 
-def test_redis_config_holds_no_clear_password(host):
-    conf = host.file("/opt/connect/config/redis-queue/redis.conf").content_string
-    assert secret(host, "redis_queue_password") not in conf
+@pytest.mark.parametrize("service", ["redis-cache", "redis-queue"])
+def test_redis_users_live_in_their_acl_file_with_hashed_passwords_only(host, service):
+    # users.acl (ACL LOAD on a change: a password is rotated without a restart); redis.conf names it.
+    conf = host.file(f"/opt/connect/config/{service}/redis.conf").content_string
+    users = host.file(f"/opt/connect/config/{service}/users.acl").content_string
+    assert "aclfile /usr/local/etc/redis/users.acl" in conf and "\nuser " not in conf
+    secrets = {name: secret(host, name) for name in (f"{service.replace('-', '_')}_password", "redis_admin_password")}
+    for value in secrets.values():
+        assert value not in conf and value not in users
+        assert "#" + hashlib.sha256(value.encode()).hexdigest() in users
+    assert sorted(line.split()[1] for line in users.splitlines() if line) == sorted(["default", "ops", "healthcheck"])

@@ -238,7 +238,10 @@ def test_restarting_one_app_instance_under_load_fails_no_request(host):
     assert set(report["versions_after_playbook"]) == {"v1"}, report["versions_after_playbook"]
 
 
-ROTATED = ("postgres_superuser_password", "pgbouncer_admin_password", "pgbouncer_stats_password")
+ROTATED = (
+    "postgres_superuser_password", "pgbouncer_admin_password", "pgbouncer_stats_password",
+    "redis_cache_password", "redis_queue_password", "redis_admin_password",
+)  # fmt: skip
 
 
 def logs_in(host, user: str, password: str, via: str) -> bool:
@@ -251,8 +254,16 @@ def logs_in(host, user: str, password: str, via: str) -> bool:
     return host.run(f"printf '%s\\n' {shlex.quote(password)} | {check}").rc == 0
 
 
-def test_rotating_the_superuser_and_pgbouncer_passwords_under_load_fails_no_request(host, tmp_path):
-    """rotate.yml (issue 13): PostgreSQL first, then PgBouncer; the instances keep serving (they use neither)."""
+def redis_logs_in(host, service: str, user: str, password: str) -> bool:
+    """AUTH then PING on one Redis, the password on stdin (redis-cli's JSON-style quoting)."""
+    auth = f"AUTH {json.dumps(password)}" if user == "default" else f"AUTH {user} {json.dumps(password)}"
+    cli = f"docker exec -i {CONTAINER[service]} redis-cli -p {PORT[service]} --no-auth-warning"
+    return host.run(f"printf '%s\\nPING\\n' {shlex.quote(auth)} | {cli}").stdout.split() == ["OK", "PONG"]
+
+
+def test_rotating_the_superuser_pgbouncer_and_redis_passwords_under_load_fails_no_request(host, tmp_path):
+    """rotate.yml (issue 13): PostgreSQL first, then PgBouncer; both Redis accept old and new while the instances
+    and the scraper move to the new URLs, then refuse the old ones."""
     old = {name: secret(host, name) for name in ROTATED}
     output = tmp_path / "rotate.out"
     report = release("rotate=" + ",".join(ROTATED), playbook="rotate.yml", output=str(output))
@@ -261,7 +272,7 @@ def test_rotating_the_superuser_and_pgbouncer_passwords_under_load_fails_no_requ
     new = {name: secret(host, name) for name in ROTATED}
     assert all(new[name] != old[name] for name in ROTATED), "a password was not replaced"
     printed = output.read_text()
-    assert "rotated: " + ", ".join(ROTATED) in printed, printed[-2000:]
+    assert "rotated: " + ", ".join(ROTATED) in " ".join(printed.split()), printed[-2000:]
     for value in (*old.values(), *new.values()):
         assert value not in printed
     pgbouncer = role_defaults("pgbouncer")
@@ -272,4 +283,9 @@ def test_rotating_the_superuser_and_pgbouncer_passwords_under_load_fails_no_requ
     ):
         assert not logs_in(host, user, old[name], via), f"{user} still logs in to {via} with the old password"
         assert logs_in(host, user, new[name], via), f"{user} cannot log in to {via} with the new password"
+    for service in ("redis-cache", "redis-queue"):
+        for user, name in (("default", service.replace("-", "_") + "_password"), ("ops", "redis_admin_password")):
+            assert not redis_logs_in(host, service, user, old[name]), f"{service} still takes {user}'s old password"
+            assert redis_logs_in(host, service, user, new[name]), f"{service} refuses {user}'s new password"
+    assert not host.run("ls /opt/connect/secrets/*.previous").succeeded, "a previous value was not forgotten"
     assert edge("/api/health").status == 200

@@ -41,6 +41,10 @@ class FakeFiles:
         self.calls.append(("write", path))
         self.files[path] = {"content": content, "uid": uid, "gid": 0, "mode": 0o400}
 
+    def remove(self, path):
+        self.calls.append(("remove", path))
+        del self.files[path]
+
     def set_attributes(self, path, uid):
         self.calls.append(("attributes", path))
         self.files[path].update(uid=uid, gid=0, mode=0o400)
@@ -86,7 +90,7 @@ P = f"{DIR}/app_encryption_key"
         ({P: kept("kept", uid=999)}, {"owner": 999}, "unchanged", "kept", kept("kept", uid=999)),
         # Rotated: a new one generated in place of the kept one, or the vault's new value written.
         ({P: kept("kept")}, {"rotate": True}, "rotated", "a" * 40, kept("a" * 40)),
-        ({P: kept(OLD)}, {"rotate": True, "value": NEW}, "written", NEW, kept(NEW)),
+        ({P: kept(OLD)}, {"rotate": True, "value": NEW}, "rotated", NEW, kept(NEW)),
         ({}, {"rotate": True}, "generated", "a" * 40, kept("a" * 40)),
     ],
 )
@@ -143,6 +147,60 @@ def test_a_protected_secret_that_differs_writes_nothing_at_all(check_mode):
     assert OLD not in message and NEW not in message
     # Checked before any write: the password listed first was not written either.
     assert fake.calls == []
+
+
+PREV = P + ".previous"
+
+
+def test_rotating_keeps_the_old_value_as_the_previous_one_written_first():
+    fake = FakeFiles({P: kept(OLD)})
+    result = keeper(fake).run([secret(rotate=True)])
+    assert result["actions"] == {"app_encryption_key": "rotated"}
+    assert fake.calls == [("write", PREV), ("write", P)]
+    assert fake.files[PREV]["content"] == OLD and fake.files[P]["content"] == result["secrets"]["app_encryption_key"] != OLD
+    assert result["previous"] == {"app_encryption_key": OLD}
+
+
+def test_rotating_to_a_vault_value_keeps_the_old_one_too():
+    fake = FakeFiles({P: kept(OLD)})
+    result = keeper(fake).run([secret(value=NEW, rotate=True)])
+    assert result["actions"] == {"app_encryption_key": "rotated"}
+    assert (fake.files[PREV]["content"], fake.files[P]["content"]) == (OLD, NEW)
+
+
+def test_a_rotation_in_progress_resumes_without_a_new_value():
+    # Cut short after the files were written: the clients still use OLD, so OLD must stay the previous one.
+    fake = FakeFiles({P: kept(NEW), PREV: kept(OLD)})
+    result = keeper(fake).run([secret(rotate=True)])
+    assert result["actions"] == {"app_encryption_key": "unchanged"} and fake.calls == []
+    assert result["secrets"] == {"app_encryption_key": NEW} and result["previous"] == {"app_encryption_key": OLD}
+
+
+def test_a_rotation_cut_between_its_two_writes_rotates_again():
+    fake = FakeFiles({P: kept(OLD), PREV: kept(OLD)})
+    result = keeper(fake).run([secret(rotate=True)])
+    assert result["actions"] == {"app_encryption_key": "rotated"}
+    assert fake.files[PREV]["content"] == OLD and fake.files[P]["content"] != OLD
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_finishing_removes_the_previous_value(check_mode):
+    fake = FakeFiles({P: kept(NEW, uid=999), PREV: kept(OLD, uid=999)})
+    result = keeper(fake).run([secret(finish=True)], check_mode=check_mode)  # owner root: the kept file is left alone
+    assert result["actions"] == {"app_encryption_key": "finished"} and result["previous"] == {}
+    assert (PREV in fake.files) is check_mode and fake.files[P]["uid"] == 999
+    again = keeper(FakeFiles({P: kept(NEW)})).run([secret(finish=True)])
+    assert again["actions"] == {"app_encryption_key": "unchanged"} and not again["changed"]
+
+
+def test_a_kept_previous_value_is_returned_to_every_caller():
+    result = keeper(FakeFiles({P: kept(NEW), PREV: kept(OLD)})).run([secret()])
+    assert result["previous"] == {"app_encryption_key": OLD} and result["actions"] == {"app_encryption_key": "unchanged"}
+
+
+def test_rotate_and_finish_together_are_refused():
+    with pytest.raises(SecretError, match="rotate and finish exclude each other"):
+        keeper(FakeFiles({P: kept(OLD)})).run([secret(rotate=True, finish=True)])
 
 
 def test_rotating_to_the_vault_value_the_server_already_keeps_changes_nothing():
