@@ -239,7 +239,7 @@ def test_restarting_one_app_instance_under_load_fails_no_request(host):
 
 
 ROTATED = (
-    "postgres_superuser_password", "pgbouncer_admin_password", "pgbouncer_stats_password",
+    "postgres_superuser_password", "postgres_owner_password", "pgbouncer_admin_password", "pgbouncer_stats_password",
     "redis_cache_password", "redis_queue_password", "redis_admin_password",
 )  # fmt: skip
 
@@ -261,9 +261,13 @@ def redis_logs_in(host, service: str, user: str, password: str) -> bool:
     return host.run(f"printf '%s\\nPING\\n' {shlex.quote(auth)} | {cli}").stdout.split() == ["OK", "PONG"]
 
 
-def test_rotating_the_superuser_pgbouncer_and_redis_passwords_under_load_fails_no_request(host, tmp_path):
-    """rotate.yml (issue 13): PostgreSQL first, then PgBouncer; both Redis accept old and new while the instances
-    and the scraper move to the new URLs, then refuse the old ones."""
+def test_rotating_every_password_under_load_fails_no_request(host, tmp_path):
+    """rotate.yml (issue 13): PostgreSQL first (the owner's new password on its idle login role), then PgBouncer
+    (both login roles); both Redis accept old and new while the instances and the scraper move to the new URLs,
+    then the old login role is locked and Redis refuses the old passwords."""
+    owner = CONTRACT["compose_stack_database"]["owner"]
+    logins = (owner, owner + "_alt")
+    before = [login for login in logins if logs_in(host, login, secret(host, "postgres_owner_password"), "pgbouncer")]
     old = {name: secret(host, name) for name in ROTATED}
     output = tmp_path / "rotate.out"
     report = release("rotate=" + ",".join(ROTATED), playbook="rotate.yml", output=str(output))
@@ -283,6 +287,14 @@ def test_rotating_the_superuser_pgbouncer_and_redis_passwords_under_load_fails_n
     ):
         assert not logs_in(host, user, old[name], via), f"{user} still logs in to {via} with the old password"
         assert logs_in(host, user, new[name], via), f"{user} cannot log in to {via} with the new password"
+    # The owner's password: the other login role takes the new one, the old role refuses both, the app uses the new.
+    now = [login for login in logins if logs_in(host, login, new["postgres_owner_password"], "pgbouncer")]
+    assert len(before) == 1 and len(now) == 1 and now != before, (before, now)
+    assert logs_in(host, now[0], new["postgres_owner_password"], "postgres")
+    for login in logins:
+        for via in ("postgres", "pgbouncer"):
+            assert not logs_in(host, login, old["postgres_owner_password"], via), f"{login} still logs in to {via} with the old password"
+    assert f"DATABASE_URL=postgres://{now[0]}:" in host.file(f"{CONTRACT['compose_stack_root']}/.env.production").content_string
     for service in ("redis-cache", "redis-queue"):
         for user, name in (("default", service.replace("-", "_") + "_password"), ("ops", "redis_admin_password")):
             assert not redis_logs_in(host, service, user, old[name]), f"{service} still takes {user}'s old password"
