@@ -34,7 +34,14 @@ COLLECTION_LINK := .collections/ansible_collections/connect/platform
 $(COLLECTION_LINK):
 	@mkdir -p $(@D) && ln -sfn ../../.. $@
 
-venv: $(STAMP) $(COLLECTION_LINK)  ## Python virtualenv with the pinned dependencies, and the .collections link
+# promtool and amtool (the alert rules' and Alertmanager's unit tests), from
+# Debian's packages into the virtualenv.
+PROMTOOLS := $(VENV)/bin/amtool
+
+$(PROMTOOLS): | $(STAMP)
+	@bash harness/prom-tools.sh $(VENV)
+
+venv: $(STAMP) $(COLLECTION_LINK) $(PROMTOOLS)  ## Python virtualenv with the pinned dependencies, promtool/amtool, and the .collections link
 
 host: venv  ## This machine as a harness host: Docker engine, registry, S3 stand-in, base images, admin key
 	@bash harness/host-setup.sh
@@ -86,7 +93,7 @@ test-part: setup  ## One part of the scenario's checks alone (PART=host,docker,e
 	@echo "the server stays up for the next part; remove it with: molecule destroy -s default"
 
 demo: setup  ## A local disposable server `connect-demo` converged with site.yml
-	@bash harness/images.sh probe postgres pgbouncer redis testapp nginx
+	@bash harness/images.sh probe postgres pgbouncer redis testapp nginx monitoring
 	@bash harness/server.sh create $(DEMO) $(DEMO_PORTS)
 	ansible-playbook -i inventories/demo site.yml
 	@echo

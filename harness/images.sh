@@ -4,7 +4,7 @@
 # production pulls from Docker Hub. Each image is built only when missing
 # from the registry, or when its Dockerfile folder or build-args changed
 # (content hash label).
-#   harness/images.sh            build all (probe postgres pgbouncer redis testapp nginx)
+#   harness/images.sh            build all (probe postgres pgbouncer redis testapp nginx monitoring)
 #   harness/images.sh probe ...  build the named ones
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -31,7 +31,7 @@ build() {
 }
 
 "$here/build-base.sh" service
-names=("$@"); [ ${#names[@]} -gt 0 ] || names=(probe postgres pgbouncer redis testapp nginx)
+names=("$@"); [ ${#names[@]} -gt 0 ] || names=(probe postgres pgbouncer redis testapp nginx monitoring)
 for n in "${names[@]}"; do
   case "$n" in
     probe) build probe 1 ;;
@@ -48,6 +48,7 @@ for n in "${names[@]}"; do
       build testapp v4-broken-migration VERSION=v4 BROKEN=migration
       ;;
     nginx) build nginx 1.22 ;;
+    monitoring) build monitoring 2 ;;
     *) echo "unknown image: $n" >&2; exit 2 ;;
   esac
 done

@@ -4,7 +4,9 @@
 # roles will wire them: nginx -> app1/app2 -> PgBouncer (transaction pool) ->
 # PostgreSQL, two Redis instances, a scraper worker; all on one throwaway
 # internal network. Checks the app contract (docs/app-contract.md): health,
-# items, slow, static, auth, crypto, jobs -> scraper, releases v2,
+# items, slow, static, auth, crypto, jobs -> scraper, business metrics
+# (/metrics: the same database totals on every instance, 503 while PgBouncer
+# does not answer, 404 through nginx), releases v2,
 # v3-broken-health, v4-broken-migration, SIGTERM drain; and nginx in front
 # (http, https + http2, stub_status, round robin, large bodies, SIGQUIT).
 #   harness/images/testapp_smoke.sh
@@ -80,6 +82,8 @@ psql_pg() { dexec "$pg" psql -X -U connect -d connect -tAc "$1"; }
   http_is() { [ "$(code "$2")" = "$1" ]; }
   http_answers() { [ "$(code "$1")" != 000 ]; }
   scraped() { [ -n "$(psql_pg "SELECT 1 FROM scrape_results WHERE job_id = '$1'")" ]; }
+  # totals URL: the database totals of a /metrics answer, "name=value " each (sessions are per instance)
+  totals() { hc "$1" | awk '/^connect_/ && !/^connect_active_sessions / { printf "%s=%s ", $1, $2 }'; }
   stopped() { [ "$(docker inspect -f '{{.State.Running}}' "$1")" = false ]; }
 }
 pid_of() { docker inspect -f '{{.State.Pid}}' "$1" 2>/dev/null; }
@@ -201,6 +205,10 @@ out=$(migrate v1)
 check_re "migrate v1: exit 0, applies the schema" 'applied: 001_items, 002_scrape_results.*exit=0' "$(tr '\n' ' ' <<<"$out")"
 check "migrate v1: tables items, scrape_results exist" "items|scrape_results" \
   "$(psql_pg "SELECT to_regclass('public.items')")|$(psql_pg "SELECT to_regclass('public.scrape_results')")"
+check "migrate v1: tables users, matches and scrape_results.result exist (the metrics')" "users|matches|success" \
+  "$(psql_pg "SELECT to_regclass('public.users')")|$(psql_pg "SELECT to_regclass('public.matches')")|$(psql_pg \
+     "SELECT column_default FROM information_schema.columns WHERE table_name = 'scrape_results' AND column_name = 'result'" | tr -d "'" | cut -d: -f1)"
+migrations=$(psql_pg 'SELECT count(*) FROM schema_migrations')
 out=$(migrate v1)
 check_re "migrate v1 again: idempotent, exit 0" 'up to date.*exit=0' "$(tr '\n' ' ' <<<"$out")"
 out=$(timeout 60 docker run --rm --network "$net" --env-file "$work/app.env" \
@@ -208,7 +216,7 @@ out=$(timeout 60 docker run --rm --network "$net" --env-file "$work/app.env" \
 check_re "migrate v1 with DIRECT_URL (straight to postgres:5432): exit 0" 'up to date.*exit=0' "$(tr '\n' ' ' <<<"$out")"
 out=$(migrate v4-broken-migration)
 check_re "migrate v4-broken-migration: exit 1" 'BROKEN=migration.*exit=1' "$(tr '\n' ' ' <<<"$out")"
-check "migrate v4-broken-migration: changed nothing" "2" "$(psql_pg 'SELECT count(*) FROM schema_migrations')"
+check "migrate v4-broken-migration: changed nothing" "$migrations" "$(psql_pg 'SELECT count(*) FROM schema_migrations')"
 
 # --- app v1 -----------------------------------------------------------------------
 section
@@ -245,6 +253,17 @@ check_re "app1: POST /api/auth/login answers 200 with a token" '^200 fake-' "$(t
 ct=$(hc -H 'Content-Type: application/json' -d '{"brn":"123-45-67890"}' http://app1:3001/api/crypto/brn | jf ciphertext)
 check "app1: AES-256-GCM encrypt/decrypt of a business registration number" "123-45-67890" \
   "$(hc -H 'Content-Type: application/json' -d "{\"ciphertext\":\"$ct\"}" http://app1:3001/api/crypto/brn/decrypt | jf brn)"
+r=$(hc -w '\n%{http_code}' -H 'Content-Type: application/json' -d '{"email":"tapp@example.com","name":"T"}' http://app1:3001/api/register)
+user=$(head -1 <<<"$r" | jf id)
+check_re "app1: POST /api/register answers 201 with the user and a token" '^201 [0-9]+ fake-' "$(tail -1 <<<"$r") $user $(head -1 <<<"$r" | jf token)"
+check "app1: POST /api/register again with that e-mail answers 409" 409 \
+  "$(code http://app1:3001/api/register -H 'Content-Type: application/json' -d '{"email":"TAPP@example.com"}')"
+r=$(hc -w '\n%{http_code}' -H 'Content-Type: application/json' -d "{\"user_id\":$user,\"program\":\"tips\",\"count\":2}" http://app1:3001/api/matches)
+check "app1: POST /api/matches answers 201 with 2 matches" "201 2" "$(tail -1 <<<"$r") $(head -1 <<<"$r" | jf count)"
+sub=$(hc -H 'Content-Type: application/json' -d '{"org_name":"tapp-org"}' http://app1:3001/api/subscriptions | jf id)
+r=$(hc -w '\n%{http_code}' -X POST "http://app1:3001/api/subscriptions/$sub/upgrade")
+check "app1: a free subscription upgraded to pro (a conversion)" "200 pro" "$(tail -1 <<<"$r") $(head -1 <<<"$r" | jf plan)"
+check "app1: upgrading it again answers 409" 409 "$(code "http://app1:3001/api/subscriptions/$sub/upgrade" -X POST)"
 logs_on_fail "$app1"
 
 # --- scraper ------------------------------------------------------------------------
@@ -269,6 +288,10 @@ check "app1: GET /api/jobs/<id> reports it done" "done" "$(hc "http://app1:3001/
 wait_for 20 scraped "$job2"
 check "scraper: a failing job is retried (done on attempt 2)" 2 \
   "$(psql_pg "SELECT attempts FROM scrape_results WHERE job_id = '$job2'")"
+job3=$(hc -H 'Content-Type: application/json' -d '{"url":"https://www.iitp.kr/notice/3","agency":"other","fail":99}' http://app1:3001/api/jobs | jf id)
+wait_for 20 scraped "$job3"
+check "scraper: a job failing every attempt is recorded as a failure after 3" "3|failure|failed" \
+  "$(psql_pg "SELECT attempts || '|' || result FROM scrape_results WHERE job_id = '$job3'")|$(hc "http://app1:3001/api/jobs/$job3" | jf status)"
 check_re "scraper: logs its settings (concurrency, rate limit, retries, schedule)" \
   'concurrency=2 rate_limit_per_minute=10 retries=3 schedule_kst=09:00,15:00' "$(docker logs "$scraper" 2>&1 | head -5 | tr '\n' ' ')"
 if wait_for 10 docker exec "$scraper" python3 /app/healthcheck.py scraper; then
@@ -282,6 +305,19 @@ check "scraper: SIGTERM stops it with exit 0 within 10 s" "0 yes" \
   "$(docker inspect -f '{{.State.ExitCode}}' "$scraper") $([ $((SECONDS - t0)) -le 10 ] && echo yes || echo no)"
 logs_on_fail "$scraper"
 
+# --- business metrics (GET /metrics) --------------------------------------------------
+section
+expected_totals='connect_user_registrations_total=1 connect_funding_matches_generated_total=2 '
+expected_totals+='connect_scraping_runs_total{result="success"}=2 connect_scraping_runs_total{result="failure"}=1 '
+expected_totals+='connect_subscription_conversions_total=1 '
+check_re "app1: GET /metrics is Prometheus text (version 0.0.4)" 'Content-Type: text/plain; version=0\.0\.4' \
+  "$(hc -D - -o /dev/null http://app1:3001/metrics | tr -d '\r' | tr '\n' ' ')"
+check "app1: /metrics totals from the database" "$expected_totals" "$(totals http://app1:3001/metrics)"
+check_re "app1: /metrics has HELP and TYPE, active sessions (login, register)" \
+  '# TYPE connect_scraping_runs_total counter.*# TYPE connect_active_sessions gauge connect_active_sessions [1-9]' \
+  "$(hc http://app1:3001/metrics | tr '\n' ' ')"
+logs_on_fail "$app1"
+
 # --- releases v2 and v3-broken-health ----------------------------------------------------
 section
 run_app "$app2" app2 v2 || fail "app2 (v2): container starts"
@@ -289,6 +325,11 @@ run_app "$app3" app3 v3-broken-health || fail "app3 (v3-broken-health): containe
 wait_for 30 http_is 200 http://app2:3001/api/health
 h=$(hc http://app2:3001/api/health)
 check "app2 (v2): health 200 reports version v2" "healthy v2 app2" "$(jf status <<<"$h") $(jf version <<<"$h") $(jf instance <<<"$h")"
+docker pause "$pgb" >/dev/null
+r=$(hc -o /dev/null -w '%{http_code} %{time_total}' http://app2:3001/metrics)
+docker unpause "$pgb" >/dev/null
+check_re "app2: /metrics answers 503 within 5 s while PgBouncer hangs" '^503 [0-4]\.' "$r"
+check "app2: /metrics once PgBouncer is back: the same totals as app1" "$expected_totals" "$(totals http://app2:3001/metrics)"
 wait_for 30 http_answers http://app3:3001/api/health
 r=$(hc -w '\n%{http_code}' http://app3:3001/api/health)
 check "app3 (v3-broken-health): health answers 503 unhealthy" "503 unhealthy" "$(tail -1 <<<"$r") $(head -1 <<<"$r" | jf status)"
@@ -363,6 +404,7 @@ seen=$(for _ in 1 2 3 4; do hc -D - -o /dev/null http://nginx/api/health | tr -d
 check "nginx: round robin over app1 and app2" "app1 app2 " "$seen"
 check "nginx: HTTPS with HTTP/2" "200 2" "$(hc -k --http2 -o /dev/null -w '%{http_code} %{http_version}' https://nginx/api/health)"
 check_re "nginx: stub_status" '^Active connections: [0-9]+' "$(hc http://nginx/nginx_status)"
+check "nginx: /metrics is not served through a proxy (404)" 404 "$(code http://nginx/metrics)"
 head -c 200000 /dev/zero | tr '\0' a | sed 's/^/{"pad":"/; s/$/"}/' >"$work/big.json"
 docker cp "$work/big.json" "$client:/tmp/big.json" >/dev/null 2>&1
 check "nginx: 200 KB request body (temp file as worker user) proxied" 200 \

@@ -174,7 +174,16 @@ def evaluate(facts: dict, thresholds: dict | None = None) -> tuple[list[dict], l
                 f"the certificate expires in {days:.0f} days: Let's Encrypt renews at 30 days left, so renewal fails; "
                 "run `certbot renew` and read its log (or replace a provided certificate)."
             )
-    row("alerts", "firing", facts.get("alerts", "n/a (no monitoring yet)"))
+    alerts = facts.get("alerts")
+    if alerts is None:
+        row("alerts", "firing", "n/a (Alertmanager not readable)")
+    else:
+        names = [a["name"] + " (" + ", ".join(filter(None, [a.get("severity"), a.get("target")])) + ")" for a in alerts]
+        row("alerts", "firing", ", ".join(names) if names else "none")
+        for a in alerts:
+            if a.get("severity") == "critical":
+                target = f" on {a['target']}" if a.get("target") else ""
+                findings.append(f"alert {a['name']}{target} is firing: " + (a.get("action") or a.get("summary") or "see Alertmanager."))
     return rows, findings
 
 

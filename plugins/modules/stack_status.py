@@ -81,6 +81,13 @@ options:
     description: The port nginx serves HTTPS on (on 127.0.0.1); the certificate it serves is read. 0 leaves it out.
     type: int
     default: 0
+  alertmanager:
+    description: Alertmanager's container and port; its active alerts are listed, and each critical one is a finding. Absent, or a
+      container that cannot be read, shows n/a.
+    type: dict
+    suboptions:
+      container: {description: Container name (amtool runs in it)., type: str, required: true}
+      port: {description: Port inside the container., type: int, required: true}
   thresholds:
     description: Overrides of the limits in C(_status.DEFAULTS) (disk_percent, memory_percent, restarts, backup_max_age_hours,
       wal_max_lag_seconds, certificate_min_days, queue_max_depth).
@@ -286,6 +293,42 @@ class Gatherer:
             newest[repo] = max(filter(None, [newest.get(repo), backup["timestamp"]["stop"]]))
         return newest
 
+    # The labels that say what an alert is about (the rules' identifying labels).
+    TARGET_LABELS = ("name", "instance", "probe", "job", "mountpoint")
+
+    def alerts(self):
+        """The alerts Alertmanager has active (not silenced or inhibited), by its own amtool."""
+        am = self.p["alertmanager"]
+        rc, out, err = self.run(
+            [
+                "docker",
+                "exec",
+                am["container"],
+                "amtool",
+                "alert",
+                "query",
+                f"--alertmanager.url=http://127.0.0.1:{am['port']}",
+                "-o",
+                "json",
+            ]
+        )
+        if rc != 0:
+            return None
+        found = []
+        for alert in json.loads(out or "[]"):
+            labels, notes = alert.get("labels", {}), alert.get("annotations", {})
+            target = next((labels[k] for k in self.TARGET_LABELS if labels.get(k)), "")
+            found.append(
+                {
+                    "name": labels.get("alertname", "?"),
+                    "severity": labels.get("severity", ""),
+                    "target": target,
+                    "summary": notes.get("summary", ""),
+                    "action": notes.get("action", ""),
+                }
+            )
+        return sorted(found, key=lambda a: (a["severity"] != "critical", a["name"], a["target"]))
+
     def certificate_days(self):
         try:
             pem = ssl.get_server_certificate(("127.0.0.1", self.p["https_port"]), timeout=5)
@@ -327,6 +370,7 @@ def main():
             backup_status_dir=dict(type="path"),
             maintenance_status_dir=dict(type="path"),
             https_port=dict(type="int", default=0),
+            alertmanager=dict(type="dict", options=dict(container=dict(type="str", required=True), port=dict(type="int", required=True))),
             thresholds=dict(type="dict", default={}),
         ),
         supports_check_mode=True,
@@ -356,6 +400,8 @@ def main():
             facts["pg_backups"] = g.pg_backups()
     if p["https_port"]:
         facts["certificate_days"] = g.certificate_days()
+    if p["alertmanager"]:
+        facts["alerts"] = g.alerts()
     rows, findings = evaluate(facts, p["thresholds"])
     module.exit_json(changed=False, rows=rows, table=table(rows), findings=findings)
 

@@ -38,6 +38,9 @@ BRN_KEY = "0123456789abcdef" * 4  # 64 hex digits, only for these runs
 BAD_KEY = "not-a-key-but-a-secret-value-7q"  # must never appear in the output
 BACKUP_PASS = "backup-passphrase-only-for-these-runs-0123"
 
+# The role's thresholds, for cases that change one of them.
+THRESHOLDS = yaml.safe_load((REPO / "roles" / "monitoring" / "defaults" / "main.yml").read_text())["monitoring_thresholds"]
+
 # (id, playbook, extra vars, text the output must contain)
 CASES = [
     # Types and choices: the argument specs.
@@ -237,6 +240,39 @@ CASES = [
         "must be one of the branches",
     ),
     ("rollback-target-not-a-tag", "rollback.yml", {"release_rollback_to": "yesterday; rm -rf /"}, "release_rollback_to must be empty"),
+    # Monitoring: thresholds, receivers without their secret, durations.
+    (
+        "monitoring-threshold-over-100",
+        "site.yml",
+        {"monitoring_thresholds": {**THRESHOLDS, "disk_percent": {"warning": 80, "critical": 120}}},
+        "monitoring_thresholds.disk_percent is 80/120: give percentages above 0 and at most 100",
+    ),
+    (
+        "monitoring-warning-above-critical",
+        "site.yml",
+        {"monitoring_thresholds": {**THRESHOLDS, "cpu_percent": {"warning": 90, "critical": 85}}},
+        "monitoring_thresholds.cpu_percent: warning 90 must be below critical 85",
+    ),
+    (
+        "monitoring-slack-without-webhook",
+        "site.yml",
+        {"monitoring_alertmanager_slack_webhook_url": ""},
+        "needs monitoring_alertmanager_slack_webhook_url",
+    ),
+    (
+        "monitoring-smtp-login-without-password",
+        "site.yml",
+        {"monitoring_alertmanager_smtp_username": "alerts"},
+        "monitoring_alertmanager_smtp_username is set but monitoring_alertmanager_smtp_password",
+    ),
+    ("monitoring-no-receiver", "site.yml", {"monitoring_alertmanager_receivers": []}, "give one or both of slack and email"),
+    (
+        "monitoring-bad-retention",
+        "site.yml",
+        {"monitoring_prometheus_retention_size": "20 gigs"},
+        "monitoring_prometheus_retention_size is",
+    ),
+    ("monitoring-bad-for", "site.yml", {"monitoring_alert_for": {"instance_down": "soon"}}, "monitoring_alert_for.instance_down is"),
 ]
 
 # No bad value: every check passes, then the host cannot be reached.
@@ -278,6 +314,10 @@ def inventory(tmp_path_factory, admin_key):
                 "backup_financial_recipients": [AGE_KEY],
                 "nginx_server_names": ["connect.example.kr", "www.connect.example.kr"],
                 "nginx_letsencrypt_email": "ops@example.kr",
+                "monitoring_alertmanager_slack_webhook_url": "https://hooks.slack.com/services/T000/B000/only-for-these-runs",
+                "monitoring_alertmanager_email_to": "ops@example.kr",
+                "monitoring_alertmanager_email_from": "alerts@example.kr",
+                "monitoring_alertmanager_smtp_smarthost": "smtp.example.kr:587",
             }
         )
     )
@@ -355,7 +395,11 @@ def test_site_runs_every_roles_checks_before_any_role(runs):
     output = runs["control-site"].output
     sections = re.split(r"^TASK \[(.+?)\] \*+$", output, flags=re.MULTILINE)
     tasks = list(zip(sections[1::2], sections[2::2], strict=True))
-    first_role_task = next(i for i, (name, _time) in enumerate(tasks) if "Validating arguments against arg spec 'main'" in name)
+    first_role_task = next(
+        i
+        for i, (name, _time) in enumerate(tasks)
+        if "Validating arguments against arg spec 'main'" in name or name.startswith("connect.platform.monitoring : Read the size")
+    )
     pattern = re.compile(r"connect\.platform\.(\w+) : Validating arguments against arg spec 'assert'")
     checked = [m.group(1) for name, _time in tasks[:first_role_task] if (m := pattern.match(name))]
     assert checked == [
@@ -369,11 +413,12 @@ def test_site_runs_every_roles_checks_before_any_role(runs):
         "nginx",
         "backup",
         "operations",
+        "monitoring",
     ]
     assert any(name.startswith("connect.platform.compose_stack : Validating arguments against arg spec 'plan'") for name, _time in tasks)
     # The host's size is given: the plan asks the host nothing.
     (plan_facts,) = [body for name, body in tasks if name.startswith("connect.platform.compose_stack : Gather facts")]
     assert "skipping: [connect-nowhere]" in plan_facts
-    # The first task that needs the host is the first role's.
-    assert tasks[-1][0] == "connect.platform.host_baseline : Gather facts (the play leaves it to the roles, after their checks)"
+    # The first task that needs the host is a read: the disk under Prometheus's retention.
+    assert tasks[-1][0].startswith("connect.platform.monitoring : Read the size of the file system under"), tasks[-1][0]
     assert "UNREACHABLE" in tasks[-1][1]

@@ -224,6 +224,7 @@ PARTS = (
     "maintenance",
     "emergency",
     "playbook",
+    "monitoring",
     "edge",
     "letsencrypt",
     "durability",

@@ -65,6 +65,43 @@ MIGRATIONS = [
             paid_at         timestamptz NOT NULL DEFAULT now()
         )""",
     ),
+    # The business metrics of GET /metrics (docs/app-contract.md, "Metrics"). Only additions: the
+    # previous release keeps working on this schema (its inserts get the new columns' defaults).
+    (
+        "005_users",
+        """
+        CREATE TABLE IF NOT EXISTS users (
+            id         bigserial PRIMARY KEY,
+            email      text        NOT NULL UNIQUE,
+            name       text,
+            created_at timestamptz NOT NULL DEFAULT now()
+        )""",
+    ),
+    (
+        "006_matches",
+        """
+        CREATE TABLE IF NOT EXISTS matches (
+            id         bigserial PRIMARY KEY,
+            user_id    bigint      REFERENCES users (id),
+            program    text        NOT NULL,
+            score      real,
+            created_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX IF NOT EXISTS matches_user_id_idx ON matches (user_id)""",
+    ),
+    # A job's final failure (after its retries) is a row too; the rows before are successes.
+    (
+        "007_scrape_results_result",
+        """
+        ALTER TABLE scrape_results
+            ADD COLUMN IF NOT EXISTS result text NOT NULL DEFAULT 'success' CHECK (result IN ('success', 'failure'))""",
+    ),
+    # When a free subscription became Pro (its first time; NULL: never converted).
+    (
+        "008_subscription_conversions",
+        """
+        ALTER TABLE subscriptions ADD COLUMN IF NOT EXISTS converted_at timestamptz""",
+    ),
 ]
 
 

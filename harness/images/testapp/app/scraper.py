@@ -6,7 +6,8 @@ The "scrape" is simulated: no external URL is ever fetched.
 Settings: SCRAPER_CONCURRENCY (2), SCRAPER_RATE_LIMIT_PER_MINUTE (10, per
 agency), SCRAPER_RETRIES (3 attempts, exponential backoff), SCRAPER_SCHEDULE
 ("09:00,15:00", KST; only logged). A job {"fail": N} fails its first N
-attempts; a job that fails every attempt goes to connect:jobs:failed.
+attempts; a job that fails every attempt is recorded with result 'failure' (the
+others with 'success') and goes to connect:jobs:failed.
 On SIGTERM/SIGINT: takes no new job, finishes the current ones, exits 0.
 Touches /tmp/scraper.alive every few seconds (healthcheck.py scraper).
 Test stand-in only; never used in production."""
@@ -67,11 +68,11 @@ def simulate_scrape(job, attempt):
         raise RuntimeError(f"simulated failure on attempt {attempt}")
 
 
-def record(db, job, worker, attempts):
+def record(db, job, worker, attempts, result="success"):
     def q(cur):
         cur.execute(
-            "INSERT INTO scrape_results (job_id, url, worker, attempts) VALUES (%s, %s, %s, %s)",
-            (str(job["id"]), str(job.get("url", "")), worker, attempts),
+            "INSERT INTO scrape_results (job_id, url, worker, attempts, result) VALUES (%s, %s, %s, %s, %s)",
+            (str(job["id"]), str(job.get("url", "")), worker, attempts, result),
         )
 
     db.run(q, retry=False)
@@ -101,6 +102,10 @@ def process(db, queue, limiter, raw, worker):
             log("scraper", f"attempt {attempt}/{RETRIES} failed: {common.safe_error(exc)}", job=job["id"])
             if attempt < RETRIES:
                 time.sleep(BACKOFF_BASE * (2 ** (attempt - 1)))
+    try:
+        record(db, job, worker, RETRIES, "failure")  # connect_scraping_runs_total{result="failure"}
+    except Exception as exc:  # noqa: BLE001 (the database is why it failed, maybe: still park the job)
+        log("scraper", f"cannot record the failure: {common.safe_error(exc)}", job=job["id"])
     common.redis_call(queue, "LPUSH", FAILED_KEY, raw)
     log("scraper", "job failed after all attempts", job=job["id"], attempts=RETRIES)
 

@@ -1,6 +1,8 @@
 """Connect test app: the HTTP side of the app contract (docs/app-contract.md).
 
 python3 /app/server.py  -- listens on PORT (default 3001), HTTP/1.1 keep-alive.
+GET /metrics: the business metrics in Prometheus' text format (totals from the
+database, cached for METRICS_CACHE_SECONDS; 503 while the database does not answer).
 On SIGTERM/SIGINT: stops accepting, closes idle keep-alive connections,
 finishes in-flight requests (at most SHUTDOWN_TIMEOUT s, default 30), exits 0.
 Test stand-in only; never used in production."""
@@ -27,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import common
+import psycopg2
+import psycopg2.errors
 from common import BROKEN, INSTANCE, VERSION, log, now_iso, safe_error
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -50,6 +54,16 @@ JOBS_KEY = "connect:jobs"
 STATIC_ROOT = os.path.join(common.APP_DIR, "public")
 STARTED = time.monotonic()
 BRN_AAD = b"connect:brn:v1"
+# GET /metrics: one query for every total, at most every METRICS_CACHE_SECONDS per
+# process, answered within METRICS_TIMEOUT (else 503); sessions count when seen
+# within SESSION_WINDOW seconds.
+METRICS_CACHE_SECONDS = common.env_int("METRICS_CACHE_SECONDS", 5, 0, 300)
+METRICS_TIMEOUT = common.env_int("METRICS_TIMEOUT_MS", 4000, 100, 60000) / 1000.0
+METRICS_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="metrics")
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+SESSION_WINDOW = 300
+SESSIONS_MAX = 100000
+EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,60}")
 
 DB = None
 CACHE = None
@@ -218,6 +232,9 @@ class Handler(BaseHTTPRequestHandler):
     def dispatch(self, method):
         url = urlsplit(self.path)
         self.query = parse_qs(url.query)
+        auth = self.headers.get("Authorization", "")
+        if auth[:7].lower() == "bearer " and auth[7:].strip():
+            Sessions.seen(auth[7:].strip())
         try:
             self.body = self.read_body()
             routes = [r for r in ROUTES if r[1].fullmatch(url.path)]
@@ -243,6 +260,36 @@ class Handler(BaseHTTPRequestHandler):
                 self.send(500, {"error": safe_error(exc)})
             except OSError:
                 self.close_connection = True
+
+
+class Sessions:
+    """Sessions this process saw lately: a bearer token it issued (login, register) or was sent.
+    Only a hash of each token is kept, with when it was last seen."""
+
+    lock = threading.Lock()
+    last_seen = {}
+
+    @classmethod
+    def seen(cls, token):
+        key = hashlib.sha256(token.encode(errors="replace")).hexdigest()[:32]
+        now = time.monotonic()
+        with cls.lock:
+            cls.last_seen[key] = now
+            if len(cls.last_seen) > SESSIONS_MAX:
+                cls._prune(now)
+
+    @classmethod
+    def active(cls):
+        with cls.lock:
+            cls._prune(time.monotonic())
+            return len(cls.last_seen)
+
+    @classmethod
+    def _prune(cls, now):
+        for key in [k for k, t in cls.last_seen.items() if now - t > SESSION_WINDOW]:
+            del cls.last_seen[key]
+        while len(cls.last_seen) > SESSIONS_MAX:  # still too many: the oldest go
+            del cls.last_seen[min(cls.last_seen, key=cls.last_seen.get)]
 
 
 def _readable(sock):
@@ -325,9 +372,186 @@ def create_item(req):
     return 201, row
 
 
+def _new_session():
+    token = "fake-" + secrets.token_hex(16)
+    Sessions.seen(token)
+    return token
+
+
 def login(req):
     req.json_body()  # validates the JSON if any; credentials are not checked
-    return 200, {"token": "fake-" + secrets.token_hex(16), "token_type": "Bearer", "expires_in": 3600}
+    return 200, {"token": _new_session(), "token_type": "Bearer", "expires_in": 3600}
+
+
+def register(req):
+    """A new user (connect_user_registrations_total); the password, if any, is not stored."""
+    body = req.json_body()
+    email, name = body.get("email"), body.get("name")
+    if not isinstance(email, str) or len(email) > 254 or not EMAIL.fullmatch(email.strip()):
+        raise HttpError(400, '"email" must be an e-mail address')
+    if name is not None and (not isinstance(name, str) or len(name) > 200):
+        raise HttpError(400, '"name" must be a string of at most 200 characters')
+    email = email.strip().lower()
+
+    def q(cur):
+        cur.execute(
+            "INSERT INTO users (email, name) VALUES (%s, %s) ON CONFLICT (email) DO NOTHING RETURNING id, created_at",
+            (email, name),
+        )
+        return cur.fetchone()
+
+    try:
+        row = DB.run(q, retry=False)
+    except Exception as exc:  # noqa: BLE001
+        return 503, {"error": safe_error(exc)}
+    if row is None:
+        return 409, {"error": f"{email} is already registered"}
+    return 201, {"id": row[0], "email": email, "name": name, "created_at": row[1].isoformat(), "token": _new_session()}
+
+
+def _optional_int(body, key, lo, hi, default=None):
+    val = body.get(key, default)
+    if val is None:
+        return None
+    if isinstance(val, bool) or not isinstance(val, int) or not lo <= val <= hi:
+        raise HttpError(400, f'"{key}" must be an integer from {lo} to {hi}')
+    return val
+
+
+def create_matches(req):
+    """Funding matches generated for a user (connect_funding_matches_generated_total): "count"
+    rows (default 1, at most 100) for "program", each with a score."""
+    body = req.json_body()
+    user_id = _optional_int(body, "user_id", 1, 2**63 - 1)
+    count = _optional_int(body, "count", 1, 100, 1)
+    program = body.get("program", "default")
+    if not isinstance(program, str) or not 1 <= len(program) <= 200:
+        raise HttpError(400, '"program" must be a string of 1 to 200 characters')
+
+    def q(cur):
+        cur.execute(
+            "INSERT INTO matches (user_id, program, score) SELECT %s::bigint, %s::text, round(random()::numeric, 3)::real "
+            "FROM generate_series(1, %s) RETURNING id",
+            (user_id, program, count),
+        )
+        return [r[0] for r in cur.fetchall()]
+
+    try:
+        ids = DB.run(q, retry=False)
+    except psycopg2.errors.ForeignKeyViolation:
+        return 404, {"error": f"no user {user_id}"}
+    except Exception as exc:  # noqa: BLE001
+        return 503, {"error": safe_error(exc)}
+    return 201, {"ids": ids, "count": len(ids), "user_id": user_id, "program": program}
+
+
+def create_subscription(req):
+    body = req.json_body()
+    org, plan = body.get("org_name"), body.get("plan", "free")
+    if not isinstance(org, str) or not 1 <= len(org) <= 200:
+        raise HttpError(400, '"org_name" must be a string of 1 to 200 characters')
+    if plan not in ("free", "pro"):
+        raise HttpError(400, '"plan" must be "free" or "pro"')
+
+    def q(cur):
+        cur.execute("INSERT INTO subscriptions (org_name, plan) VALUES (%s, %s) RETURNING id, started_at", (org, plan))
+        return cur.fetchone()
+
+    try:
+        row = DB.run(q, retry=False)
+    except Exception as exc:  # noqa: BLE001
+        return 503, {"error": safe_error(exc)}
+    return 201, {"id": row[0], "org_name": org, "plan": plan, "started_at": row[1].isoformat()}
+
+
+def upgrade_subscription(req, sub_id):
+    """Free to Pro: a conversion (connect_subscription_conversions_total), counted once per subscription."""
+
+    def q(cur):
+        cur.execute(
+            "UPDATE subscriptions SET plan = 'pro', converted_at = coalesce(converted_at, now()) "
+            "WHERE id = %s AND plan = 'free' RETURNING id, org_name, converted_at",
+            (int(sub_id),),
+        )
+        row = cur.fetchone()
+        if row is None:
+            cur.execute("SELECT plan FROM subscriptions WHERE id = %s", (int(sub_id),))
+            return None, cur.fetchone()
+        return row, None
+
+    try:
+        row, other = DB.run(q, retry=False)
+    except Exception as exc:  # noqa: BLE001
+        return 503, {"error": safe_error(exc)}
+    if row is None:
+        if other is None:
+            return 404, {"error": f"no subscription {sub_id}"}
+        return 409, {"error": f"subscription {sub_id} is on plan {other[0]!r}: only a free one converts to pro"}
+    return 200, {"id": row[0], "org_name": row[1], "plan": "pro", "converted_at": row[2].isoformat()}
+
+
+# --- GET /metrics ----------------------------------------------------------------
+class Totals:
+    """The database's totals, shared by every instance; cached per process."""
+
+    lock = threading.Lock()
+    values = None
+    at = 0.0
+
+
+TOTALS_QUERY = """
+SELECT (SELECT count(*) FROM users),
+       (SELECT count(*) FROM matches),
+       (SELECT count(*) FILTER (WHERE result = 'success') FROM scrape_results),
+       (SELECT count(*) FILTER (WHERE result = 'failure') FROM scrape_results),
+       (SELECT count(*) FROM subscriptions WHERE converted_at IS NOT NULL)"""
+
+
+def _totals():
+    with Totals.lock:
+        if Totals.values is None or time.monotonic() - Totals.at >= METRICS_CACHE_SECONDS:
+            query = METRICS_POOL.submit(DB.run, lambda cur: (cur.execute(TOTALS_QUERY), cur.fetchone())[1])
+            Totals.values = query.result(timeout=METRICS_TIMEOUT)
+            Totals.at = time.monotonic()
+        return Totals.values
+
+
+def metrics(req):
+    # For Prometheus on the backend network only: a request nginx forwarded is refused.
+    if req.headers.get("X-Forwarded-For") or req.headers.get("X-Real-IP"):
+        raise HttpError(404, "not found")
+    try:
+        users, matches, scraped, failed, conversions = _totals()
+    except FutureTimeout:
+        return 503, f"database: no answer within {METRICS_TIMEOUT:g} s\n", "text/plain; charset=utf-8"
+    except Exception as exc:  # noqa: BLE001
+        return 503, f"database: {safe_error(exc)}\n", "text/plain; charset=utf-8"
+    lines = []
+    for name, mtype, text, samples in (
+        ("connect_user_registrations_total", "counter", "Users registered (rows of users).", [("", users)]),
+        ("connect_funding_matches_generated_total", "counter", "Funding matches generated (rows of matches).", [("", matches)]),
+        (
+            "connect_scraping_runs_total",
+            "counter",
+            "Scraper jobs finished, by result (failure: after all its retries).",
+            [('{result="success"}', scraped), ('{result="failure"}', failed)],
+        ),
+        (
+            "connect_subscription_conversions_total",
+            "counter",
+            "Subscriptions converted from free to pro.",
+            [("", conversions)],
+        ),
+        (
+            "connect_active_sessions",
+            "gauge",
+            f"Sessions (bearer tokens) this instance issued or was sent in the last {SESSION_WINDOW} s.",
+            [("", Sessions.active())],
+        ),
+    ):
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} {mtype}"]
+        lines += [f"{name}{labels} {int(val)}" for labels, val in samples]
+    return 200, "\n".join(lines) + "\n", METRICS_CONTENT_TYPE
 
 
 def slow(req):
@@ -379,7 +603,8 @@ def enqueue(req):
 def job_result(req, job_id):
     def q(cur):
         cur.execute(
-            "SELECT job_id, url, worker, attempts, scraped_at FROM scrape_results WHERE job_id = %s ORDER BY id DESC LIMIT 1", (job_id,)
+            "SELECT job_id, url, worker, attempts, scraped_at, result FROM scrape_results WHERE job_id = %s ORDER BY id DESC LIMIT 1",
+            (job_id,),
         )
         return cur.fetchone()
 
@@ -389,7 +614,8 @@ def job_result(req, job_id):
         return 503, {"error": safe_error(exc)}
     if row is None:
         return 404, {"id": job_id, "status": "pending"}
-    return 200, {"id": row[0], "url": row[1], "worker": row[2], "attempts": row[3], "scraped_at": row[4].isoformat(), "status": "done"}
+    status = "done" if row[5] == "success" else "failed"  # failed: every attempt failed
+    return 200, {"id": row[0], "url": row[1], "worker": row[2], "attempts": row[3], "scraped_at": row[4].isoformat(), "status": status}
 
 
 def _aes():
@@ -475,6 +701,11 @@ ROUTES = [
     (("GET",), re.compile(r"/_next/static/(.+)"), static),
     (("PUT",), re.compile(r"/api/uploads/([^/]+)"), put_upload),
     (("GET",), re.compile(r"/api/uploads/([^/]+)"), get_upload),
+    (("POST",), re.compile(r"/api/register"), register),
+    (("POST",), re.compile(r"/api/matches"), create_matches),
+    (("POST",), re.compile(r"/api/subscriptions"), create_subscription),
+    (("POST",), re.compile(r"/api/subscriptions/([0-9]{1,18})/upgrade"), upgrade_subscription),
+    (("GET",), re.compile(r"/metrics"), metrics),
 ]
 
 

@@ -130,3 +130,21 @@ def test_parts_not_gathered_are_left_out():
     rows, findings = evaluate(found)
     assert findings == []
     assert {r["section"] for r in rows} == {"containers", "disk", "alerts"}
+
+
+def test_firing_alerts_are_listed_and_a_critical_one_is_a_finding():
+    alerts = [
+        {"name": "AppInstanceDown", "severity": "critical", "target": "app1", "summary": "app1 down", "action": "Restart it."},
+        {"name": "HostCpuHigh", "severity": "warning", "target": "", "summary": "busy", "action": "Consider app3."},
+    ]
+    rows, findings = evaluate(facts(alerts=alerts))
+    firing = [r["value"] for r in rows if r["section"] == "alerts"]
+    assert firing == ["AppInstanceDown (critical, app1), HostCpuHigh (warning)"]
+    assert findings == ["alert AppInstanceDown on app1 is firing: Restart it."]
+
+
+def test_no_alert_reads_none_and_an_unreadable_alertmanager_reads_na():
+    rows, findings = evaluate(facts(alerts=[]))
+    assert [r["value"] for r in rows if r["section"] == "alerts"] == ["none"] and findings == []
+    rows, findings = evaluate(facts(alerts=None))
+    assert [r["value"] for r in rows if r["section"] == "alerts"] == ["n/a (Alertmanager not readable)"] and findings == []
