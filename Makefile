@@ -109,6 +109,8 @@ demo: setup  ## A local disposable server `connect-demo` converged with site.yml
 	@echo "            docker exec $(DEMO) tail -n 3 /opt/connect/logs/backup.log"
 	@echo "            docker exec $(DEMO) docker exec -u postgres connect_postgres pgbackrest --stanza=connect info"
 	@echo "  status:   ansible-playbook -i inventories/demo status.yml   (the morning checklist)"
+	@echo "  alerts:   ansible-playbook -i inventories/demo monitoring.yml   (every scrape target's health, the active alerts)"
+	@echo "            python3 benchmarks/monitoring_cost.py --server $(DEMO) --url https://127.0.0.1:8443   (monitoring's CPU and memory)"
 	@echo "  weekly:   docker exec $(DEMO) systemctl start connect-maintenance@vacuum.service   (logs, images, certificates, integrity)"
 	@echo "  restart:  ansible-playbook -i inventories/demo restart.yml -e operations_restart_service=app1   (runbook: docs/runbook.md)"
 	@echo "  rotate:   ansible-playbook -i inventories/demo rotate.yml   (all seven passwords, no failed request; -e rotate=<name> for one)"

@@ -54,7 +54,7 @@ def dashboard_queries(variables: dict | None = None) -> list[tuple[str, str, str
     expanded (`variables` overrides GRAFANA_VARIABLES, e.g. a wider rate window for a live test)."""
     return [
         (dashboard["title"], panel.get("title", ""), expand(target["expr"], variables))
-        for _, dashboard in dashboards()
+        for _path, dashboard in dashboards()
         for panel in panels(dashboard)
         for target in panel.get("targets", [])
         if target.get("expr")

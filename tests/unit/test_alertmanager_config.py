@@ -77,7 +77,7 @@ def route(path: Path, expected: str, *labels: str) -> None:
 
 
 def test_amtool_accepts_the_file(rendered):
-    _, path, _ = rendered
+    _variant, path, _config = rendered
     proc = amtool("check-config", str(path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS" in proc.stdout
@@ -94,18 +94,18 @@ def test_amtool_accepts_the_file(rendered):
     ids=lambda labels: labels[0].split("=")[1],
 )
 def test_severity_chooses_the_receiver(rendered, labels):
-    _, path, _ = rendered
+    _variant, path, _config = rendered
     route(path, "critical", "severity=critical", *labels)
     route(path, "warning", "severity=warning", *labels)
 
 
 def test_an_alert_without_severity_still_reaches_someone(rendered):
-    _, path, _ = rendered
+    _variant, path, _config = rendered
     route(path, "warning", "alertname=Watchdog")
 
 
 def test_channels_per_receiver(rendered):
-    variant, _, config = rendered
+    variant, _path, config = rendered
     expected = {
         "both": ({"slack_configs", "email_configs"}, {"slack_configs"}),
         "email": ({"email_configs"}, {"email_configs"}),
@@ -124,7 +124,7 @@ def test_channels_per_receiver(rendered):
 
 
 def test_smtp_settings(rendered):
-    variant, _, config = rendered
+    variant, _path, config = rendered
     smtp = {key: value for key, value in config["global"].items() if key.startswith("smtp_")}
     if variant == "slack":
         assert smtp == {}
@@ -142,7 +142,7 @@ def test_smtp_settings(rendered):
 
 
 def test_grouping_and_timing(rendered):
-    variant, _, config = rendered
+    variant, _path, config = rendered
     root = config["route"]
     assert root["group_by"][:2] == ["alertname", "severity"]
     assert set(IDENTIFYING) <= set(root["group_by"])
@@ -151,7 +151,7 @@ def test_grouping_and_timing(rendered):
 
 
 def test_critical_inhibits_its_warning_twin(rendered):
-    _, _, config = rendered
+    _variant, _path, config = rendered
     (rule,) = config["inhibit_rules"]
     assert rule["source_matchers"] == ['severity="critical"']
     assert rule["target_matchers"] == ['severity="warning"']
@@ -163,7 +163,7 @@ def test_critical_inhibits_its_warning_twin(rendered):
 
 @pytest.mark.parametrize("rendered", ["both", "slack"], indirect=True)
 def test_slack_message_shows_summary_and_action(rendered, tmp_path):
-    _, _, config = rendered
+    _variant, _path, config = rendered
     slack = receiver(config, "critical")["slack_configs"][0]
     alert = {
         "status": "firing",

@@ -305,3 +305,12 @@ def test_verify_fails_on_the_report_pgbackrest_exits_0_with(script, monkeypatch)
     assert rc == 1 and "verify found damage" in error and "checksum invalid: 1" in error
     monkeypatch.setattr(script, "run", lambda command, **kw: (0, None, "stanza: connect\nstatus: ok\n"))
     assert step() == (0, None)
+
+
+def test_a_status_file_remembers_the_last_success_across_a_failure(script, tmp_path):
+    status = tmp_path / "job.json"
+    assert script.last_success(str(status)) is None  # no file yet
+    status.write_text('{"time": "2026-12-01T02:00:00+00:00", "result": "ok"}')
+    assert script.last_success(str(status)) == "2026-12-01T02:00:00+00:00"
+    status.write_text('{"time": "2026-12-02T02:00:00+00:00", "result": "failed", "last_success": "2026-12-01T02:00:00+00:00"}')
+    assert script.last_success(str(status)) == "2026-12-01T02:00:00+00:00"

@@ -54,7 +54,7 @@ def parse_exposition(text):
             helps.add(line.split()[2])
             continue
         if line.startswith("# TYPE "):
-            _, _, name, mtype = line.split()
+            _comment, _keyword, name, mtype = line.split()
             assert name in helps, f"TYPE before HELP for {name}"
             assert name not in types, f"{name} declared twice"
             types[name] = mtype

@@ -36,9 +36,9 @@ def where(dashboard: dict, panel: dict) -> str:
 
 
 def test_the_four_dashboards_with_unique_uids(boards):
-    assert {path.stem for path, _ in boards} == EXPECTED
-    uids = [board["uid"] for _, board in boards]
-    titles = [board["title"] for _, board in boards]
+    assert {path.stem for path, _board in boards} == EXPECTED
+    uids = [board["uid"] for _path, board in boards]
+    titles = [board["title"] for _path, board in boards]
     assert len(set(uids)) == len(uids) and len(set(titles)) == len(titles)
     for path, board in boards:
         assert board["uid"] == f"connect-{path.stem}"
@@ -48,7 +48,7 @@ def test_the_four_dashboards_with_unique_uids(boards):
 
 def test_every_panel_queries_the_prometheus_datasource(boards):
     problems = []
-    for _, board in boards:
+    for _path, board in boards:
         ids = [panel["id"] for panel in dashboards.panels(board)]
         if len(set(ids)) != len(ids):
             problems.append(f"{board['title']}: duplicate panel ids")
@@ -68,7 +68,7 @@ def test_every_panel_queries_the_prometheus_datasource(boards):
 
 def test_panels_fit_the_grid_without_overlapping(boards):
     problems = []
-    for _, board in boards:
+    for _path, board in boards:
         taken: dict = {}
         for panel in dashboards.panels(board):
             pos = panel["gridPos"]
@@ -89,7 +89,10 @@ def test_promtool_parses_every_query(tmp_path):
         assert not re.search(r"\$\w|\$\{", expr), f"{dashboard} / {panel}: a Grafana variable left in {expr}"
     rules = {
         "groups": [
-            {"name": "dashboards", "rules": [{"record": f"dashboard:check_{n}", "expr": expr} for n, (_, _, expr) in enumerate(queries)]}
+            {
+                "name": "dashboards",
+                "rules": [{"record": f"dashboard:check_{n}", "expr": expr} for n, (_dashboard, _panel, expr) in enumerate(queries)],
+            }
         ]
     }
     path = tmp_path / "dashboards.rules.yml"

@@ -118,7 +118,6 @@ def test_the_exporters_read_the_stack_as_it_is(host):
     assert list(value("pg_settings_max_connections").values())[0] > 0
     assert value("connect_archiver_pending_segments"), "the archiver query returns nothing"
     assert list(value('probe_ssl_earliest_cert_expiry{probe="edge"}').values())[0] > time.time()
-    assert value('connect_backup_last_success_timestamp_seconds{job="pg-diff"}') or True  # present after the backup part
     # The exporters log in without a password on their command lines.
     for name in ("connect_pgbouncer_exporter", "connect_postgres_exporter", "connect_redis_exporter_cache"):
         args = host.check_output(f"docker inspect -f '{{{{json .Args}}}}' {name}")
@@ -156,11 +155,11 @@ def query_all(host, exprs: list[str]) -> list:
 
 def test_every_dashboard_query_returns_data(host):
     # Some traffic, so the request panels have samples.
-    for _ in range(20):
+    for _request in range(20):
         edge("/api/health")
     time.sleep(25)  # two scrapes of the connect-exporter
     queries = dashboard_queries()
-    answers = query_all(host, [expr.replace("$__rate_interval", "1m").replace("$__range", "1h") for _, _, expr in queries])
+    answers = query_all(host, [expr.replace("$__rate_interval", "1m").replace("$__range", "1h") for _dashboard, _panel, expr in queries])
     empty = [
         f"{d} / {p}: {e} ({a.get('error', 'no data')})"
         for (d, p, e), a in zip(queries, answers, strict=True)
@@ -192,6 +191,14 @@ def test_the_files_with_passwords_are_root_only(host):
     ):
         f = host.file(f"{root}/{path}")
         assert f.mode == 0o600, (path, oct(f.mode))
+
+
+def test_monitoring_playbook_prints_targets_and_alerts(playbook):
+    run = playbook(playbook="monitoring.yml")
+    assert run.rc == 0 and run.recap["changed"] == 0, run
+    for target in ('instance="app1", job="app"', 'instance="postgres", job="postgres"', 'instance="edge", job="blackbox"'):
+        assert f"1 {target}" in run.flat, target
+    assert "alerts:" in run.flat and "targets:" in run.flat, run
 
 
 def test_a_retention_that_cannot_fit_the_disk_is_refused_before_anything_changes(playbook):

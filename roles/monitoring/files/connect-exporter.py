@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """connect-exporter: the Connect stack's own Prometheus exporter (docs/monitoring.md, job "connect").
 
     connect-exporter.py [--config FILE] [--port PORT] [--address ADDRESS]
@@ -217,7 +216,7 @@ def container_healthy(info):
 
 def _search_cgroup(root, container_id):
     base = root.rstrip(os.sep).count(os.sep)
-    for dirpath, dirnames, _ in os.walk(root):
+    for dirpath, dirnames, _filenames in os.walk(root):
         dirnames.sort()
         for name in dirnames:
             if container_id in name:
@@ -804,7 +803,7 @@ class Exporter:
             self.collectors.append(("upstream", lambda: upstream_metrics(config)))
         if config.get("proc_root"):
             self.collectors.append(("network", lambda: network_metrics(config)))
-        self.errors = {name: 0 for name, _ in self.collectors}
+        self.errors = {name: 0 for name, _collect in self.collectors}
 
     def _access_log(self):
         if self.access_log.docker_json:

@@ -513,7 +513,7 @@ def _totals():
             query = METRICS_POOL.submit(DB.run, lambda cur: (cur.execute(TOTALS_QUERY), cur.fetchone())[1])
             Totals.values = query.result(timeout=METRICS_TIMEOUT)
             Totals.at = time.monotonic()
-        return Totals.values
+        return tuple(Totals.values)
 
 
 def metrics(req):
