@@ -12,6 +12,7 @@ import subprocess
 import time
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
@@ -366,10 +367,11 @@ def test_peak_season_adds_app3_and_takes_it_away_without_a_failed_request(host, 
 
 
 def _planned_cpus(output: str, instances: int) -> bool:
-    """The plan's message: the app's CPUs counted `instances` times."""
+    """The plan's message: the app's CPUs counted `instances` times, each row's by its replicas (exact sums, as the plan adds)."""
     cpus = harness_vars()["compose_stack_resources"]
-    total = sum(float(v["cpus"]) for k, v in cpus.items() if k not in ("app",)) + instances * float(cpus["app"]["cpus"])
-    return f"{total:.1f} of" in output
+    total = sum(Decimal(str(v["cpus"])) * int(v.get("replicas", 1)) for k, v in cpus.items() if k != "app")
+    total += instances * Decimal(str(cpus["app"]["cpus"]))
+    return f"{float(total)} of" in output
 
 
 def test_the_11th_auth_request_within_a_minute_gets_429(host):
