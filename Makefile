@@ -59,7 +59,7 @@ lint: venv  ## ansible-lint (production profile), yamllint, ruff, changelog frag
 	antsibull-changelog lint
 
 unit: venv  ## Unit tests of the plugins' logic
-	python -m pytest tests/unit -q -p no:cacheprovider
+	python -m pytest tests/unit -q -p no:cacheprovider -n auto
 
 inputs: venv  ## Playbooks against an unreachable host: bad input refused before any change (no server)
 	python -m pytest tests/integration -q -p no:cacheprovider

@@ -16,7 +16,8 @@ facts = {
   "backups": {job: {"result", "time" (epoch), "error"}} (each job's last run),
   "maintenance": the same, for the weekly maintenance jobs,
   "pg_backups": {repository: epoch of its newest backup, or None},
-  "archiver": {"failing": bool, "last_archived_age": seconds or None, "pending": bool} or None,
+  "archiver": {"failing": bool, "last_archived_age": seconds or None,
+               "pending_age": seconds the oldest completed, unarchived segment has waited, or None} or None,
   "certificate_days": float or None,
 }
 """
@@ -159,10 +160,11 @@ def evaluate(facts: dict, thresholds: dict | None = None) -> tuple[list[dict], l
             "WAL archiving",
             ("failing" if archiver["failing"] else "ok") + (f", last segment {_age(age)} ago" if age is not None else ""),
         )
-        if archiver["failing"] or (archiver.get("pending") and age is not None and age > limits["wal_max_lag_seconds"]):
+        waiting = archiver.get("pending_age")
+        if archiver["failing"] or (waiting is not None and waiting > limits["wal_max_lag_seconds"]):
             findings.append(
                 "WAL archiving "
-                + ("fails" if archiver["failing"] else f"lags {_age(age)}")
+                + ("fails" if archiver["failing"] else f"lags: a completed segment has waited {_age(waiting)}")
                 + ": point-in-time recovery loses everything since; read /opt/connect/logs/pgbackrest/ and run `pgbackrest check` "
                 "in connect_postgres (is the off-site store reachable?)."
             )

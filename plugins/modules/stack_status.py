@@ -272,12 +272,19 @@ class Gatherer:
         out = self.psql(
             "SELECT coalesce(extract(epoch FROM now() - last_archived_time)::bigint::text, ''), "
             "coalesce(last_failed_time > coalesce(last_archived_time, 'epoch'), false), "
-            "coalesce(last_archived_wal, '') < pg_walfile_name(pg_current_wal_lsn()) FROM pg_stat_archiver"
+            # How long the oldest completed segment has waited for archive_command (its .ready file): the
+            # segment being written is never pending, so an idle server whose last archive is old has none.
+            "coalesce((SELECT extract(epoch FROM now() - min(modification))::bigint::text FROM pg_ls_archive_statusdir() "
+            "WHERE name LIKE '%.ready'), '') FROM pg_stat_archiver"
         )
         if not out:
             return None
         age, failing, pending = out.split("|")
-        return {"last_archived_age": int(age) if age else None, "failing": failing == "t", "pending": pending == "t"}
+        return {
+            "last_archived_age": int(age) if age else None,
+            "failing": failing == "t",
+            "pending_age": int(pending) if pending else None,
+        }
 
     def pg_backups(self):
         pg = self.p["postgres"]

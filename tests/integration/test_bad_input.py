@@ -97,6 +97,24 @@ CASES = [
     ),
     ("redis-maxmemory-above-limit", "site.yml", {"redis_maxmemory_percent": 150}, "redis_maxmemory_percent must be from 1 to 95"),
     ("redis-maxmemory-zero", "site.yml", {"redis_maxmemory_percent": 0}, "redis_maxmemory_percent must be from 1 to 95"),
+    (
+        "redis-monitor-is-the-admin",
+        "site.yml",
+        {"redis_monitor_user": "ops"},
+        'redis_admin_user ("ops") and redis_monitor_user ("ops") must be two different names',
+    ),
+    (
+        "postgres-monitor-is-the-owner",
+        "site.yml",
+        {"postgres_monitor_user": "connect"},
+        'postgres_monitor_user ("connect") must be a lower-case PostgreSQL name',
+    ),
+    (
+        "healthcheck-start-interval-not-a-duration",
+        "site.yml",
+        {"compose_stack_healthcheck_start_interval": "soon"},
+        'compose_stack_healthcheck_start_interval a duration such as 1s or 500ms, or "" (got "soon")',
+    ),
     # Backups.
     ("backup-no-passphrase", "site.yml", {"postgres_backup_local_cipher_pass": ""}, "postgres_backup_local_cipher_pass is empty"),
     ("backup-no-restic-password", "site.yml", {"backup_restic_password": "short"}, "backup_restic_password is empty or shorter"),

@@ -53,6 +53,11 @@ def role_defaults(role: str) -> dict:
     return yaml.safe_load((PROJECT / "roles" / role / "defaults" / "main.yml").read_text())
 
 
+def role_vars(role: str) -> dict:
+    """A role's vars/main.yml (its internal names, read rather than copied; Jinja left unrendered)."""
+    return yaml.safe_load((PROJECT / "roles" / role / "vars" / "main.yml").read_text())
+
+
 # The stack's contract (compose_stack's defaults): the names and ports the
 # roles use, read from their one owner rather than copied here.
 CONTRACT = role_defaults("compose_stack")
@@ -217,9 +222,10 @@ def wait_healthy(host, container: str, timeout: int = 120) -> None:
 PARTS = (
     "host",
     "docker",
-    "exposure",
     "data_tier",
     "backup",
+    # After parts that take longer than UFW's 30 s SSH window: the host part's logins would refuse its port-22 check.
+    "exposure",
     "status",
     "maintenance",
     "emergency",

@@ -73,7 +73,7 @@ def test_the_server_is_lost_while_a_writer_inserts_every_second(host):
     host.check_output(f"{PSQL} -c \"INSERT INTO dr_marks VALUES ('after-target')\" -c 'SELECT pg_switch_wal()'")
     # The writer lives on the server and dies with it.
     dr.start_writer(SERVER)
-    time.sleep(random.uniform(20, 50))
+    time.sleep(random.uniform(8, 25))
     newest = dr.newest_row(SERVER)
     STATE["lost_at"] = dr.lose(SERVER)
     print(

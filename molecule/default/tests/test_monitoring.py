@@ -19,7 +19,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import APPS, CONTAINER, PORT, PROJECT, edge, harness_vars, role_defaults, wait_healthy
+from conftest import APPS, CONTAINER, CONTRACT, DATABASE, PORT, PROJECT, edge, harness_vars, role_defaults, wait_healthy
 
 sys.path.insert(0, str(PROJECT / "tests" / "unit"))
 from dashboards import dashboard_queries  # noqa: E402
@@ -123,6 +123,46 @@ def test_the_exporters_read_the_stack_as_it_is(host):
     for name in ("connect_pgbouncer_exporter", "connect_postgres_exporter", "connect_redis_exporter_cache"):
         args = host.check_output(f"docker inspect -f '{{{{json .Args}}}}' {name}")
         assert "PASSWORD" not in args.upper() and ":" + "@" not in args, args
+
+
+def test_the_exporters_log_in_with_users_that_only_read_statistics(host):
+    """PostgreSQL's exporter is postgres_monitor_user (pg_monitor, not a superuser, no table of the app's); Redis's
+    exporters are redis_monitor_user, refused nothing while scraping (ACL LOG) and refused any key."""
+    monitor = role_defaults("postgres")["postgres_monitor_user"]
+    psql = f"docker exec -u postgres {CONTAINER['postgres']} psql -X -At -d {DATABASE} -c"
+    address = host.check_output("docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' connect_postgres_exporter")
+    users = host.check_output(
+        f"{psql} \"SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_activity WHERE host(client_addr) IN ("
+        + ",".join(f"'{a}'" for a in address.split())
+        + ')"'
+    )
+    assert users == monitor, f"the postgres exporter's sessions log in as {users!r}"
+    rights = host.check_output(
+        f"{psql} \"SELECT r.rolsuper, pg_has_role('{monitor}', 'pg_monitor', 'member'), "
+        f"coalesce(bool_or(has_table_privilege('{monitor}', c.oid, 'SELECT')), false) FROM pg_roles r, pg_class c "
+        f"JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public' AND c.relkind = 'r' "
+        f"WHERE r.rolname = '{monitor}' GROUP BY r.rolsuper\""
+    )
+    assert rights == "f|t|f", f"{monitor}: superuser, pg_monitor, reads an app table = {rights}"
+    redis = role_defaults("redis")
+    secrets = f"{CONTRACT['compose_stack_root']}/secrets"
+    for service in ("redis-cache", "redis-queue"):
+
+        def cli(user: str, secret: str, command: str, service: str = service) -> str:
+            login = f'AUTH {user} "$(cat {secrets}/{secret})"'
+            return host.check_output(
+                f"printf '%s\\n%s\\n' {json.dumps(login)} '{command}' | "
+                f"docker exec -i {CONTAINER[service]} redis-cli -p {PORT[service]} --no-auth-warning"
+            )
+
+        log = cli(redis["redis_admin_user"], "redis_admin_password", "ACL LOG 100")
+        assert redis["redis_monitor_user"] not in log.split(), f"{service} refused the exporter a command: {log}"
+        assert "NOPERM" in cli(redis["redis_monitor_user"], "redis_monitor_password", "GET connect:probe"), service
+    assert list(value_of(host, "redis_up").values()) == [1.0, 1.0]
+
+
+def value_of(host, expr: str) -> dict:
+    return {json.dumps(r["metric"], sort_keys=True): float(r["value"][1]) for r in query(host, expr)}
 
 
 def query_all(host, exprs: list[str]) -> list:
@@ -278,6 +318,7 @@ def test_a_stopped_instance_alerts_slack_and_email_then_resolves(host, sinks):
         lambda: [m for m in sinks.mails if "AppInstanceDown" in m.as_string() and "RESOLVED" in m.as_string().upper()],
         60,
     )
-    alert_for = role_defaults("monitoring")["monitoring_alert_for"]["instance_down"]
+    alert_for = harness_vars()["monitoring_alert_for"]["instance_down"]
     print(f"AppInstanceDown (for: {alert_for}) reached the webhook {fired:.0f} s after the stop")
-    assert fired >= 60, f"the alert arrived {fired:.0f} s after the stop, before its for: {alert_for}"
+    seconds = int(alert_for[:-1]) * {"s": 1, "m": 60}[alert_for[-1]]
+    assert fired >= seconds, f"the alert arrived {fired:.0f} s after the stop, before its for: {alert_for}"

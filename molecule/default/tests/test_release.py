@@ -10,6 +10,7 @@ import json
 import shlex
 import subprocess
 import sys
+import time
 import uuid
 
 from conftest import (
@@ -26,6 +27,7 @@ from conftest import (
     inventory_args,
     on_host,
     role_defaults,
+    role_vars,
     secret,
     started_at,
 )
@@ -238,10 +240,36 @@ def test_restarting_one_app_instance_under_load_fails_no_request(host):
     assert set(report["versions_after_playbook"]) == {"v1"}, report["versions_after_playbook"]
 
 
+# In the order rotate.yml reaches them (it prints them so).
 ROTATED = (
-    "postgres_superuser_password", "postgres_owner_password", "pgbouncer_admin_password", "pgbouncer_stats_password",
-    "redis_cache_password", "redis_queue_password", "redis_admin_password",
+    "postgres_superuser_password", "postgres_owner_password", "postgres_monitor_password",
+    "pgbouncer_admin_password", "pgbouncer_stats_password",
+    "redis_cache_password", "redis_queue_password", "redis_admin_password", "redis_monitor_password",
+    "grafana_admin_password",
 )  # fmt: skip
+# Each exporter's "I can read my service" metric (monitoring role), read straight from the exporter.
+EXPORTERS_UP = {
+    "postgres-exporter": "pg_up", "pgbouncer-exporter": "pgbouncer_up",
+    "redis-exporter-cache": "redis_up", "redis-exporter-queue": "redis_up",
+}  # fmt: skip
+
+
+def exporters_up(host) -> dict:
+    """{exporter: its *_up value}, from each exporter's /metrics on the backend network."""
+    exporters = role_vars("monitoring")["__monitoring_exporters"]
+    code = (
+        "import json,sys,urllib.request\n"
+        "out={}\n"
+        "for name,(port,metric) in json.load(sys.stdin).items():\n"
+        "    text=urllib.request.urlopen(f'http://{name}:{port}/metrics',timeout=20).read().decode()\n"
+        "    out[name]=[float(l.split()[-1]) for l in text.splitlines() if l.split(' ')[0]==metric]\n"
+        "print(json.dumps(out))"
+    )
+    wanted = json.dumps({name: [exporters[name]["port"], metric] for name, metric in EXPORTERS_UP.items()})
+    reader = exporters["connect-exporter"]["container"]  # has python3 and sits on the backend network
+    run = host.run(f"printf '%s' {shlex.quote(wanted)} | docker exec -i {reader} python3 -c {shlex.quote(code)}")
+    assert run.rc == 0, run.stderr
+    return json.loads(run.stdout)
 
 
 def logs_in(host, user: str, password: str, via: str) -> bool:
@@ -284,6 +312,7 @@ def test_rotating_every_password_under_load_fails_no_request(host, tmp_path):
         ("postgres", "postgres_superuser_password", "postgres"),
         (pgbouncer["pgbouncer_admin_user"], "pgbouncer_admin_password", "pgbouncer"),
         (pgbouncer["pgbouncer_stats_user"], "pgbouncer_stats_password", "pgbouncer"),
+        (role_defaults("postgres")["postgres_monitor_user"], "postgres_monitor_password", "postgres"),
     ):
         assert not logs_in(host, user, old[name], via), f"{user} still logs in to {via} with the old password"
         assert logs_in(host, user, new[name], via), f"{user} cannot log in to {via} with the new password"
@@ -296,8 +325,18 @@ def test_rotating_every_password_under_load_fails_no_request(host, tmp_path):
             assert not logs_in(host, login, old["postgres_owner_password"], via), f"{login} still logs in to {via} with the old password"
     assert f"DATABASE_URL=postgres://{now[0]}:" in host.file(f"{CONTRACT['compose_stack_root']}/.env.production").content_string
     for service in ("redis-cache", "redis-queue"):
-        for user, name in (("default", service.replace("-", "_") + "_password"), ("ops", "redis_admin_password")):
+        redis = role_defaults("redis")
+        for user, name in (
+            ("default", service.replace("-", "_") + "_password"),
+            (redis["redis_admin_user"], "redis_admin_password"),
+            (redis["redis_monitor_user"], "redis_monitor_password"),
+        ):
             assert not redis_logs_in(host, service, user, old[name]), f"{service} still takes {user}'s old password"
             assert redis_logs_in(host, service, user, new[name]), f"{service} refuses {user}'s new password"
     assert not host.run("ls /opt/connect/secrets/*.previous").succeeded, "a previous value was not forgotten"
     assert edge("/api/health").status == 200
+    # The exporters moved to the new passwords with the rest: each reads its service again.
+    deadline = time.monotonic() + 60
+    while (up := exporters_up(host)) and not all(v == [1.0] for v in up.values()) and time.monotonic() < deadline:
+        time.sleep(3)
+    assert all(v == [1.0] for v in up.values()), up

@@ -39,7 +39,7 @@ HEALTHY = {
     "queue": {"depth": 3, "failed": 0},
     "backups": {"pg-diff": {"result": "ok", "time": NOW - 5 * 3600, "error": None}},
     "pg_backups": {"1": NOW - 5 * 3600, "2": NOW - 5 * 3600},
-    "archiver": {"failing": False, "last_archived_age": 20, "pending": False},
+    "archiver": {"failing": False, "last_archived_age": 20, "pending_age": None},
     "certificate_days": 80.0,
 }
 
@@ -94,8 +94,8 @@ def test_a_healthy_server_has_rows_and_no_finding():
             {"maintenance": {"logs": {"result": "failed", "time": NOW - 120, "error": "error: bad line"}}},
             "maintenance job logs failed 2 min ago (error: bad line): `journalctl -u connect-maintenance@logs`",
         ),
-        ({"archiver": {"failing": True, "last_archived_age": 30, "pending": True}}, "WAL archiving fails"),
-        ({"archiver": {"failing": False, "last_archived_age": 600, "pending": True}}, "WAL archiving lags 10 min"),
+        ({"archiver": {"failing": True, "last_archived_age": 30, "pending_age": 25}}, "WAL archiving fails"),
+        ({"archiver": {"failing": False, "last_archived_age": 600, "pending_age": 600}}, "a completed segment has waited 10 min"),
         ({"certificate_days": 12.2}, "the certificate expires in 12 days"),
     ],
 )
@@ -112,8 +112,21 @@ def test_each_problem_is_one_finding_that_says_what_to_do(changes, expected):
 
 def test_an_idle_database_is_no_archiving_lag():
     # Nothing written since the last segment: nothing waits, however old the last one is.
-    findings = evaluate(facts(archiver={"failing": False, "last_archived_age": 86400, "pending": False}))[1]
+    findings = evaluate(facts(archiver={"failing": False, "last_archived_age": 86400, "pending_age": None}))[1]
     assert findings == []
+
+
+def test_a_segment_that_just_completed_after_a_quiet_day_is_no_lag():
+    # The last archive is a day old, but the segment waiting for archive_command has waited 2 s.
+    findings = evaluate(facts(archiver={"failing": False, "last_archived_age": 86400, "pending_age": 2}))[1]
+    assert findings == []
+
+
+def test_a_segment_waiting_just_over_the_limit_is_a_lag():
+    limit = {"wal_max_lag_seconds": 300}
+    assert evaluate(facts(archiver={"failing": False, "last_archived_age": 5, "pending_age": 300}), limit)[1] == []
+    late = evaluate(facts(archiver={"failing": False, "last_archived_age": 5, "pending_age": 301}), limit)[1]
+    assert len(late) == 1 and "WAL archiving lags" in late[0], late
 
 
 def test_thresholds_are_the_callers():
