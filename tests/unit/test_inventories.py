@@ -101,6 +101,14 @@ def _inventory(run_ansible, *args):
     return json.loads(proc.stdout)
 
 
+def test_harness_shortens_only_the_service_down_alert():
+    # The test inventory copies monitoring_alert_for whole; every other duration must stay production's.
+    role = yaml.safe_load((ROOT / "roles/monitoring/defaults/main.yml").read_text())["monitoring_alert_for"]
+    harness = HARNESS["monitoring_alert_for"]
+    assert set(harness) == set(role)
+    assert {k: v for k, v in harness.items() if v != role[k]} == {"instance_down": "30s"}
+
+
 def test_molecule_server_gets_exactly_the_harness_values_and_not_the_demo(run_ansible):
     # molecule.yml's two inventory sources: the scenario's server, then the
     # demo's group_vars through harness_vars.yml (a group without hosts).

@@ -261,7 +261,8 @@ def exporters_up(host) -> dict:
         "import json,sys,urllib.request\n"
         "out={}\n"
         "for name,(port,metric) in json.load(sys.stdin).items():\n"
-        "    text=urllib.request.urlopen(f'http://{name}:{port}/metrics',timeout=20).read().decode()\n"
+        "    try: text=urllib.request.urlopen(f'http://{name}:{port}/metrics',timeout=20).read().decode()\n"
+        "    except OSError as e: out[name]=str(e); continue\n"  # recreated, not listening yet
         "    out[name]=[float(l.split()[-1]) for l in text.splitlines() if l.split(' ')[0]==metric]\n"
         "print(json.dumps(out))"
     )
