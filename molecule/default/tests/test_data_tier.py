@@ -218,8 +218,11 @@ def test_redis_users_live_in_their_acl_file_with_hashed_passwords_only(host, ser
     conf = host.file(f"/opt/connect/config/{service}/redis.conf").content_string
     users = host.file(f"/opt/connect/config/{service}/users.acl").content_string
     assert "aclfile /usr/local/etc/redis/users.acl" in conf and "\nuser " not in conf
-    secrets = {name: secret(host, name) for name in (f"{service.replace('-', '_')}_password", "redis_admin_password")}
+    names = (f"{service.replace('-', '_')}_password", "redis_admin_password", "redis_monitor_password")
+    secrets = {name: secret(host, name) for name in names}
     for value in secrets.values():
         assert value not in conf and value not in users
         assert "#" + hashlib.sha256(value.encode()).hexdigest() in users
-    assert sorted(line.split()[1] for line in users.splitlines() if line) == sorted(["default", "ops", "healthcheck"])
+    redis = role_defaults("redis")
+    expected = ["default", redis["redis_admin_user"], redis["redis_monitor_user"], "healthcheck"]
+    assert sorted(line.split()[1] for line in users.splitlines() if line) == sorted(expected)
