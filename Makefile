@@ -113,7 +113,7 @@ demo: setup  ## A local disposable server `connect-demo` converged with site.yml
 	@echo "            python3 benchmarks/monitoring_cost.py --server $(DEMO) --url https://127.0.0.1:8443   (monitoring's CPU and memory)"
 	@echo "  weekly:   docker exec $(DEMO) systemctl start connect-maintenance@vacuum.service   (logs, images, certificates, integrity)"
 	@echo "  restart:  ansible-playbook -i inventories/demo restart.yml -e operations_restart_service=app1   (runbook: docs/runbook.md)"
-	@echo "  rotate:   ansible-playbook -i inventories/demo rotate.yml   (all seven passwords, no failed request; -e rotate=<name> for one)"
+	@echo "  rotate:   ansible-playbook -i inventories/demo rotate.yml   (all ten passwords, no failed request; -e rotate=<name> for one)"
 	@echo "  drill:    make demo-drill   (the restore drill: a scratch project restored and checked, then removed)"
 	@echo "  DR:       make demo-dr      (connect-demo destroyed, a new one recovered by dr.yml from the off-site store)"
 	@echo "  release:  make demo-deploy VERSION=v2   (v1, v2, v3-broken-health, v4-broken-migration)"
