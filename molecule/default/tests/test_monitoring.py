@@ -50,6 +50,11 @@ def query(host, expr: str) -> list:
     return answer["data"]["result"]
 
 
+def value_of(host, expr: str) -> dict:
+    """A query's series, each as its labels (JSON) -> value."""
+    return {json.dumps(r["metric"], sort_keys=True): float(r["value"][1]) for r in query(host, expr)}
+
+
 def wait_for(what: str, probe, timeout: float, every: float = 3.0):
     deadline = time.monotonic() + timeout
     last = None
@@ -103,22 +108,19 @@ def test_the_rules_are_loaded_and_nothing_critical_fires_on_a_healthy_server(hos
 
 
 def test_the_exporters_read_the_stack_as_it_is(host):
-    def value(expr: str) -> dict:
-        return {json.dumps(r["metric"], sort_keys=True): float(r["value"][1]) for r in query(host, expr)}
-
     limits = harness_vars()["compose_stack_resources"]
     app1 = CONTAINER["app"] + "1"
-    memory = value(f'connect_container_memory_limit_bytes{{name="{app1}"}}')
+    memory = value_of(host, f'connect_container_memory_limit_bytes{{name="{app1}"}}')
     assert list(memory.values()) == [512 * 1024 * 1024], memory
-    cpus = value(f'connect_container_cpu_limit_cores{{name="{app1}"}}')
+    cpus = value_of(host, f'connect_container_cpu_limit_cores{{name="{app1}"}}')
     assert list(cpus.values()) == [float(limits["app"]["cpus"])], cpus
-    running = value("connect_container_running")
+    running = value_of(host, "connect_container_running")
     assert len(running) >= len(APPS) + 6 and all(v == 1 for v in running.values()), running
-    assert sorted(value("connect_app_in_rotation").values()) == [1.0, 1.0]
-    assert list(value('redis_memory_max_bytes{instance="redis-queue"}').values())[0] > 0
-    assert list(value("pg_settings_max_connections").values())[0] > 0
-    assert value("connect_archiver_pending_segments"), "the archiver query returns nothing"
-    assert list(value('probe_ssl_earliest_cert_expiry{probe="edge"}').values())[0] > time.time()
+    assert sorted(value_of(host, "connect_app_in_rotation").values()) == [1.0, 1.0]
+    assert list(value_of(host, 'redis_memory_max_bytes{instance="redis-queue"}').values())[0] > 0
+    assert list(value_of(host, "pg_settings_max_connections").values())[0] > 0
+    assert value_of(host, "connect_archiver_pending_segments"), "the archiver query returns nothing"
+    assert list(value_of(host, 'probe_ssl_earliest_cert_expiry{probe="edge"}').values())[0] > time.time()
     # The exporters log in without a password on their command lines.
     for name in ("connect_pgbouncer_exporter", "connect_postgres_exporter", "connect_redis_exporter_cache"):
         args = host.check_output(f"docker inspect -f '{{{{json .Args}}}}' {name}")
@@ -176,10 +178,6 @@ def _split_at(lines: list[str], marker: str) -> list[list[str]]:
         if parts:
             parts[-1].append(line)
     return parts
-
-
-def value_of(host, expr: str) -> dict:
-    return {json.dumps(r["metric"], sort_keys=True): float(r["value"][1]) for r in query(host, expr)}
 
 
 def query_all(host, exprs: list[str]) -> list:
