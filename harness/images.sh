@@ -37,7 +37,7 @@ for n in "${names[@]}"; do
     probe) build probe 1 ;;
     # Stand-ins for the production images; docs/images.md has the contract.
     # Renamed when its content changes: a server keeps a tag it has pulled.
-    postgres) build postgres 15-pgbackrest ;;
+    postgres) build postgres 15-pgbackrest-2 ;;
     pgbouncer) build pgbouncer 1.18 ;;
     redis) build redis 7 ;;
     # Test app meeting docs/app-contract.md: two good releases, two broken ones.

@@ -4,7 +4,7 @@
 # production images: mounted config files, a password file, data directories
 # bind-mounted from root-owned host folders, everything on one network.
 #   harness/images/smoke.sh
-# Images: localhost:5000/connect-harness/{postgres:15-pgbackrest,pgbouncer:1.18,redis:7}
+# Images: localhost:5000/connect-harness/{postgres:15-pgbackrest-2,pgbouncer:1.18,redis:7}
 # (harness/images.sh builds them); override with SMOKE_POSTGRES_IMAGE,
 # SMOKE_PGBOUNCER_IMAGE, SMOKE_REDIS_IMAGE. Every wait is bounded; the whole
 # run takes well under a minute. Prints PASS/FAIL per check and
@@ -12,7 +12,7 @@
 # containers, network and files on exit.
 set -uo pipefail
 registry=${CONNECT_HARNESS_REGISTRY:-localhost:5000}
-pg_image=${SMOKE_POSTGRES_IMAGE:-$registry/connect-harness/postgres:15-pgbackrest}
+pg_image=${SMOKE_POSTGRES_IMAGE:-$registry/connect-harness/postgres:15-pgbackrest-2}
 pgb_image=${SMOKE_PGBOUNCER_IMAGE:-$registry/connect-harness/pgbouncer:1.18}
 redis_image=${SMOKE_REDIS_IMAGE:-$registry/connect-harness/redis:7}
 

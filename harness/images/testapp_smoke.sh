@@ -20,7 +20,7 @@ set -uo pipefail
 registry=${CONNECT_HARNESS_REGISTRY:-localhost:5000}
 app_repo=$registry/connect-harness/testapp
 nginx_image=$registry/connect-harness/nginx:1.22
-pg_image=$registry/connect-harness/postgres:15-pgbackrest
+pg_image=$registry/connect-harness/postgres:15-pgbackrest-2
 pgb_image=$registry/connect-harness/pgbouncer:1.18
 redis_image=$registry/connect-harness/redis:7
 limit=${TAPP_SMOKE_TIMEOUT:-180}

@@ -37,6 +37,8 @@ IMAGE = "registry.example.com/connect/app:1.4.2"
 BRN_KEY = "0123456789abcdef" * 4  # 64 hex digits, only for these runs
 BAD_KEY = "not-a-key-but-a-secret-value-7q"  # must never appear in the output
 BACKUP_PASS = "backup-passphrase-only-for-these-runs-0123"
+OFFSITE_PASS = "offsite-passphrase-only-for-these-runs-4567"
+GRAFANA_PASS = "grafana-password-only-for-these-runs"
 
 # The role's thresholds, for cases that change one of them.
 THRESHOLDS = yaml.safe_load((REPO / "roles" / "monitoring" / "defaults" / "main.yml").read_text())["monitoring_thresholds"]
@@ -114,6 +116,68 @@ CASES = [
         "site.yml",
         {"compose_stack_healthcheck_start_interval": "soon"},
         'compose_stack_healthcheck_start_interval a duration such as 1s or 500ms, or "" (got "soon")',
+    ),
+    # What production must have (issue 22): each refused, naming the variable that would accept it.
+    (
+        "production-without-offsite",
+        "site.yml",
+        {"postgres_backup_s3_enabled": False},
+        "so a lost disk would leave nothing to restore. Configure the off-site repository",
+    ),
+    (
+        "production-without-offsite-names-the-waiver",
+        "site.yml",
+        {"postgres_backup_s3_enabled": False},
+        "postgres_backup_accept_no_offsite_copy: true",
+    ),
+    (
+        "production-runs-the-test-apps-migration",
+        "site.yml",
+        {"app_migrate_command": ["python3", "/app/migrate.py"]},
+        "app_migrate_command names the test harness's app",
+    ),
+    ("production-runs-the-test-apps-server", "site.yml", {"app_command": ["python3", "/app/server.py"]}, "set app_test_app_accepted: true"),
+    (
+        "production-runs-the-test-apps-worker",
+        "site.yml",
+        {"scraper_command": ["python3", "/app/scraper.py"]},
+        "scraper_command names the test harness's app",
+    ),
+    (
+        "production-ssh-open-to-the-world",
+        "site.yml",
+        {"host_baseline_firewall_ssh_sources": []},
+        "set host_baseline_firewall_ssh_from_anywhere_accepted: true",
+    ),
+    (
+        "production-ssh-from-the-examples-addresses",
+        "site.yml",
+        {"host_baseline_firewall_ssh_sources": ["203.0.113.0/28", "10.20.0.0/24"]},
+        "host_baseline_firewall_ssh_sources lists 203.0.113.0/28, a documentation range",
+    ),
+    (
+        "production-grafana-user-without-password",
+        "site.yml",
+        {"nginx_grafana_users": [{"name": "ops", "password": ""}]},
+        "nginx_grafana_users needs at least one user, each a name and a password of 12 characters or more",
+    ),
+    (
+        "backup-retention-too-short",
+        "site.yml",
+        {"postgres_backup_retention_days": 10},
+        "postgres_backup_retention_days is 10: give at least 15",
+    ),
+    (
+        "backup-local-keeps-longer-than-allowed",
+        "site.yml",
+        {"postgres_backup_local_retention_days": 120},
+        "postgres_backup_local_retention_days is 120: give 9 to 90 days",
+    ),
+    (
+        "backup-predeploy-retention",
+        "site.yml",
+        {"backup_predeploy_retention_days": 0},
+        "backup_predeploy_retention_days must be from 1 to 30",
     ),
     # Backups.
     ("backup-no-passphrase", "site.yml", {"postgres_backup_local_cipher_pass": ""}, "postgres_backup_local_cipher_pass is empty"),
@@ -290,6 +354,12 @@ CASES = [
         {"monitoring_prometheus_retention_size": "20 gigs"},
         "monitoring_prometheus_retention_size is",
     ),
+    (
+        "monitoring-no-heartbeat-receiver",
+        "site.yml",
+        {"monitoring_heartbeat_url": ""},
+        "without it nobody notices when the whole server is down",
+    ),
     ("monitoring-bad-for", "site.yml", {"monitoring_alert_for": {"instance_down": "soon"}}, "monitoring_alert_for.instance_down is"),
 ]
 
@@ -328,6 +398,11 @@ def inventory(tmp_path_factory, admin_key):
                 "app_image": IMAGE,
                 "app_encryption_key": BRN_KEY,
                 "postgres_backup_local_cipher_pass": BACKUP_PASS,
+                "postgres_backup_s3_key": "AKIA-only-for-these-runs",
+                "postgres_backup_s3_key_secret": "secret-only-for-these-runs",
+                "postgres_backup_s3_cipher_pass": OFFSITE_PASS,
+                "host_baseline_firewall_ssh_sources": ["10.20.0.0/24", "10.30.0.7/32"],
+                "nginx_grafana_users": [{"name": "ops-admin", "password": GRAFANA_PASS}],
                 "backup_restic_password": BACKUP_PASS,
                 "backup_financial_recipients": [AGE_KEY],
                 "nginx_server_names": ["connect.example.kr", "www.connect.example.kr"],
@@ -336,6 +411,7 @@ def inventory(tmp_path_factory, admin_key):
                 "monitoring_alertmanager_email_to": "ops@example.kr",
                 "monitoring_alertmanager_email_from": "alerts@example.kr",
                 "monitoring_alertmanager_smtp_smarthost": "smtp.example.kr:587",
+                "monitoring_heartbeat_url": "https://hc-ping.com/00000000-0000-4000-8000-only-for-these-runs",
             }
         )
     )
@@ -398,6 +474,8 @@ def test_no_key_or_passphrase_is_ever_shown(runs):
         assert BAD_KEY not in run.output
         assert BRN_KEY not in run.output
         assert BACKUP_PASS not in run.output
+        assert OFFSITE_PASS not in run.output
+        assert GRAFANA_PASS not in run.output
 
 
 @pytest.mark.parametrize("case_id", [c[0] for c in CONTROLS])

@@ -104,15 +104,28 @@ def rules_dir(tmp_path_factory):
     return out
 
 
+# The dead man's switch: always firing, its own severity, routed only to the heartbeat receiver.
+HEARTBEAT = "Watchdog"
+
+
 @pytest.fixture(scope="session")
 def rules(rules_dir):
-    return alert_rules(rules_dir / RULES)
+    """The alerts someone acts on (the heartbeat has its own test)."""
+    return [rule for rule in alert_rules(rules_dir / RULES) if rule["alert"] != HEARTBEAT]
 
 
 def test_promtool_checks_the_rules(promtool, rules_dir, rules):
     code, output = run_promtool(promtool, "check", "rules", RULES, cwd=rules_dir)
     assert code == 0, output
-    assert f"SUCCESS: {len(rules)} rules found" in output, output
+    assert f"SUCCESS: {len(rules) + 1} rules found" in output, output  # and the heartbeat
+
+
+def test_the_heartbeat_always_fires_alone_in_its_group_with_its_own_severity(rules_dir):
+    document = yaml.safe_load((rules_dir / RULES).read_text(encoding="utf-8"))
+    groups = [group for group in document["groups"] if any(rule.get("alert") == HEARTBEAT for rule in group["rules"])]
+    assert len(groups) == 1 and len(groups[0]["rules"]) == 1, groups
+    (rule,) = groups[0]["rules"]
+    assert rule["expr"].strip() == "vector(1)" and rule["labels"] == {"severity": "heartbeat"}, rule
 
 
 @pytest.mark.parametrize("test_file", PROMTOOL_TESTS, ids=[path.stem for path in PROMTOOL_TESTS])
@@ -167,7 +180,7 @@ def test_every_alert_has_promtool_cases(rules):
         for group in document["tests"]:
             for case in group.get("alert_rule_test", []):
                 name = case["alertname"]
-                assert name in ALERT_NAMES, f"{test_file.name}: unknown alert {name}"
+                assert name in ALERT_NAMES | {HEARTBEAT}, f"{test_file.name}: unknown alert {name}"
                 expected = case.get("exp_alerts") or []
                 if not expected:
                     quiet.add(name)
@@ -175,6 +188,7 @@ def test_every_alert_has_promtool_cases(rules):
     wanted = {(rule["alert"], rule["labels"]["severity"]) for rule in rules}
     assert sorted(wanted - fired) == [], "alerts (and severities) no promtool case fires"
     assert sorted(ALERT_NAMES - quiet) == [], "alerts without a promtool case where they stay quiet"
+    assert (HEARTBEAT, "heartbeat") in fired, "the heartbeat has no promtool case"
 
 
 def test_thresholds_follow_the_inventory(promtool, rules_dir, tmp_path):

@@ -25,6 +25,7 @@ COMMON = {
     "monitoring_alertmanager_email_to": "ops@sink.invalid",
     "monitoring_alertmanager_email_from": "alertmanager@sink.invalid",
     "monitoring_alertmanager_smtp_smarthost": "sink.invalid:25",
+    "monitoring_heartbeat_url": "https://heartbeat.invalid/ping/0f1e2d3c",
 }
 RENDERS = {
     "both": dict(
@@ -37,7 +38,8 @@ RENDERS = {
         monitoring_alertmanager_repeat_interval="3h",
     ),
     "email": dict(COMMON, monitoring_alertmanager_receivers=["email"]),
-    "slack": dict(COMMON, monitoring_alertmanager_receivers=["slack"]),
+    "slack": dict(COMMON, monitoring_alertmanager_receivers=["slack"], monitoring_heartbeat_interval="20s"),
+    "no-heartbeat": dict(COMMON, monitoring_alertmanager_receivers=["slack"], monitoring_heartbeat_enabled=False),
 }
 IDENTIFYING = ["instance", "name", "job", "mountpoint", "probe"]
 
@@ -101,7 +103,21 @@ def test_severity_chooses_the_receiver(rendered, labels):
 
 def test_an_alert_without_severity_still_reaches_someone(rendered):
     _variant, path, _config = rendered
-    route(path, "warning", "alertname=Watchdog")
+    route(path, "warning", "alertname=SomethingNew")
+
+
+def test_the_watchdog_goes_to_the_heartbeat_receiver_only_at_its_interval(rendered):
+    variant, path, config = rendered
+    route(path, "heartbeat", "alertname=Watchdog", "severity=heartbeat")
+    (heartbeat,) = [r for r in config["route"]["routes"] if r["receiver"] == "heartbeat"]
+    interval, repeat = ("20s", "10s") if variant == "slack" else ("1m", "30s")
+    assert (heartbeat["group_wait"], heartbeat["group_interval"], heartbeat["repeat_interval"]) == ("0s", interval, repeat)
+    assert heartbeat.get("continue") is not True, "the heartbeat must not reach Slack or e-mail too"
+    webhooks = receiver(config, "heartbeat").get("webhook_configs", [])
+    if variant == "no-heartbeat":
+        assert channels(config, "heartbeat") == set(), "disabled: the Watchdog goes nowhere"
+    else:
+        assert webhooks == [{"url": "https://heartbeat.invalid/ping/0f1e2d3c", "send_resolved": False}]
 
 
 def test_channels_per_receiver(rendered):
@@ -110,6 +126,7 @@ def test_channels_per_receiver(rendered):
         "both": ({"slack_configs", "email_configs"}, {"slack_configs"}),
         "email": ({"email_configs"}, {"email_configs"}),
         "slack": ({"slack_configs"}, {"slack_configs"}),
+        "no-heartbeat": ({"slack_configs"}, {"slack_configs"}),
     }[variant]
     assert (channels(config, "critical"), channels(config, "warning")) == expected
     assert config["route"]["receiver"] == "warning"
@@ -126,7 +143,7 @@ def test_channels_per_receiver(rendered):
 def test_smtp_settings(rendered):
     variant, _path, config = rendered
     smtp = {key: value for key, value in config["global"].items() if key.startswith("smtp_")}
-    if variant == "slack":
+    if variant in ("slack", "no-heartbeat"):
         assert smtp == {}
         return
     assert smtp["smtp_smarthost"] == "sink.invalid:25"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from script_template import render_script
 
-JOBS = ["pg-full", "pg-diff", "pg-check", "pg-verify", "files-uploads", "files-queue", "drill", "report"]
+JOBS = ["pg-full", "pg-diff", "pg-check", "pg-verify", "files-uploads", "files-queue", "drill", "report", "pre-deploy"]
 TEMPLATE = Path(__file__).resolve().parents[2] / "roles" / "backup" / "templates" / "connect-backup.py.j2"
 
 
@@ -33,11 +33,13 @@ def render(tmp_path: Path, offsite: bool = True):
             "spool": "/var/spool/pgbackrest",
             "log": "/var/log/pgbackrest",
             "hosts": {"offsite-s3": "10.0.0.1"} if offsite else {},
-            "local_retention_full": 2,
+            "retention_days": {"1": 14, "2": 90} if offsite else {"1": 90},
             "offsite": {"retention_days": 90} if offsite else {},
         },
         "compose_stack_database": {"name": "connect"},
         "compose_stack_volumes": {"backups": str(tmp_path / "backups")},
+        "compose_stack_predeploy_dumps": {"dir": str(tmp_path / "backups" / "postgres"), "prefix": "pre-deploy-", "suffix": ".dump"},
+        "backup_predeploy_retention_days": 14,
         "backup_manifest_lock_timeout": "60s",
         "__backup_offsite": {"region": "kr", "uri_style": "path", "ca_file": "/ca.pem", "retention_days": 90} if offsite else {},
         "backup_uploads_retention_days": 90,
@@ -293,8 +295,53 @@ def test_the_compliance_report_lists_what_is_kept_for_how_long_and_what_was_dele
         "deleted": 3,
     }
     assert report["classes"]["redis-queue"]["kept_days"] == 30
-    assert report["postgres"]["1"]["kept"] == "the last 2 full backups" and report["postgres"]["1"]["backups"] == 1
+    assert report["postgres"]["1"]["kept_days"] == 14 and report["postgres"]["1"]["backups"] == 1
     assert report["postgres"].get("2") is None
+    # No release yet: the pre-deploy dumps' class is there, empty.
+    assert report["classes"]["pre-deploy"] == {
+        "kept_days": 14,
+        "repositories": {"local": {"snapshots": 0, "oldest": None, "newest": None, "deleted": 0}},
+    }
+
+
+def _dump(script, name: str, days_old: float) -> Path:
+    path = Path(script.PREDEPLOY["dir"], name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"PGDMP")
+    when = time.time() - days_old * 86400
+    script.os.utime(path, (when, when))
+    return path
+
+
+def test_pre_deploy_dumps_past_their_period_are_deleted_by_the_clock_and_counted(script):
+    old = _dump(script, "pre-deploy-20261101T000000-aaaaaaa.dump", 15)
+    recent = _dump(script, "pre-deploy-20261201T000000-bbbbbbb.dump", 13)
+    other = _dump(script, "connect_db_20261101.dump", 40)  # not a pre-deploy dump: not this job's
+    assert script.steps("pre-deploy")[0][0] == "local"
+    rc, error, extra = script.steps("pre-deploy")[0][1]()
+    assert (rc, error, extra) == (0, None, {"tag": "pre-deploy", "removed": 1})
+    assert not old.exists() and recent.exists() and other.exists()
+    # A second run deletes nothing; no directory (no release yet) is no error.
+    assert script.expire_predeploy_dumps() == (0, None, {"tag": "pre-deploy", "removed": 0})
+    for path in (recent, other):
+        path.unlink()
+    Path(script.PREDEPLOY["dir"]).rmdir()
+    assert script.expire_predeploy_dumps() == (0, None, {"tag": "pre-deploy", "removed": 0})
+
+
+def test_the_report_counts_the_pre_deploy_dumps_and_their_deletions(script, monkeypatch):
+    _dump(script, "pre-deploy-20261125T000000-aaaaaaa.dump", 10)
+    _dump(script, "pre-deploy-20261203T000000-bbbbbbb.dump", 2)
+    monkeypatch.setattr(script, "run", lambda command, **kwargs: (0, None, "[]"))
+    now = script.datetime.now(script.timezone.utc).isoformat(timespec="seconds")
+    with open(script.LOG, "w") as log:
+        log.write(json.dumps({"time": now, "job": "pre-deploy", "steps": [{"repo": "local", "tag": "pre-deploy", "removed": 2, "rc": 0}]}))
+    rc, error, extra = script.compliance_report()
+    assert (rc, error, extra["deleted"]) == (0, None, 2)
+    dumps = json.loads(Path(extra["report"]).read_text())["classes"]["pre-deploy"]
+    assert dumps["kept_days"] == 14
+    assert dumps["repositories"]["local"]["snapshots"] == 2 and dumps["repositories"]["local"]["deleted"] == 2
+    assert dumps["repositories"]["local"]["oldest"] < dumps["repositories"]["local"]["newest"]
 
 
 def test_verify_fails_on_the_report_pgbackrest_exits_0_with(script, monkeypatch):

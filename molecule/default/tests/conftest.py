@@ -236,6 +236,8 @@ PARTS = (
     "durability",
     "restarts",
     "release",
+    # After the documented operations (the release part's deploys, rollback, restart.yml, rotate.yml).
+    "powercut",
     "logs",
     "dr",
 )
@@ -280,3 +282,64 @@ def restore_after_a_failed_part(request, playbook):
     if restore is not None and part in _FAILED_PARTS:
         run = playbook(*restore)
         print(f"part {part} failed: the server was put back with site.yml {' '.join(restore)} (rc={run.rc}, recap={run.recap})")
+
+
+# --- the alert sinks the server reaches at its gateway (harness.yml names them) ---
+WEBHOOK_PORT = 18026  # Slack's webhook at /slack, the dead man's switch's heartbeats at /heartbeat
+SMTP_PORT = 18025
+HEARTBEAT_PATH = "/heartbeat"
+
+
+class Sinks:
+    """What the server's Alertmanager sent: Slack posts, e-mails, and each heartbeat's arrival (monotonic time)."""
+
+    def __init__(self):
+        self.posts: list[dict] = []
+        self.mails: list = []
+        self.heartbeats: list[float] = []
+
+
+@pytest.fixture(scope="session")
+def sinks():
+    """A Slack-style webhook and an SMTP server on the machine, for the whole session (the monitoring and
+    power-cut parts read them)."""
+    import email
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from aiosmtpd.controller import Controller
+
+    got = Sinks()
+
+    class Webhook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if self.path == HEARTBEAT_PATH:
+                got.heartbeats.append(time.monotonic())
+            else:
+                got.posts.append(json.loads(body or b"{}"))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    class Mailbox:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+            got.mails.append(email.message_from_bytes(envelope.content))
+            return "250 OK"
+
+    web = ThreadingHTTPServer(("0.0.0.0", WEBHOOK_PORT), Webhook)  # noqa: S104 (the server reaches it at its gateway)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    smtp = Controller(Mailbox(), hostname="0.0.0.0", port=SMTP_PORT)  # noqa: S104
+    smtp.start()
+    yield got
+    smtp.stop()
+    web.shutdown()
+
+
+def seconds_of(duration: str) -> int:
+    """A Prometheus-style duration of one unit (10s, 1m, 2h) in seconds."""
+    return int(duration[:-1]) * {"s": 1, "m": 60, "h": 3600}[duration[-1]]

@@ -179,6 +179,45 @@ def test_a_point_in_time_between_two_writes_keeps_the_first_and_not_the_second(h
     host.check_output(f"{PSQL} -d {DATABASE} -c 'DROP TABLE IF EXISTS backup_probe'")
 
 
+# A scratch cluster in a throw-away container of the same image: weekly full
+# backups "taken" 98.5, 91.5, 84.5 and 77.5 days ago (faketime, in the test
+# image only; offline backups of a stopped cluster), then pgBackRest's expire with the window the role wrote for
+# the repository dr.yml restores from. The live repositories are not touched.
+EXPIRE_SCRIPT = r"""
+set -euo pipefail
+export PGDATA=/tmp/pg
+initdb -A trust >/dev/null
+printf '%s\n' '[global]' repo1-path=/tmp/repo repo1-retention-full-type=time "repo1-retention-full=$1" \
+  lock-path=/tmp/lock log-path=/tmp log-level-console=warn '[t]' pg1-path=/tmp/pg \
+  > /tmp/pgbackrest.conf
+B="pgbackrest --config=/tmp/pgbackrest.conf --stanza=t"
+# Offline backups of the stopped cluster: pgBackRest then dates each one by its own clock (an online one
+# asks PostgreSQL's), which faketime sets back.
+$B --no-online stanza-create
+for hours in 2364 2196 2028 1860; do
+  FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "-${hours}h" $B --no-online --type=full --repo1-retention-full=9999 backup
+done
+$B expire
+$B --output=json info
+"""
+
+
+def test_database_backups_expire_by_the_clock_past_the_retention_and_no_later(host):
+    days = DEFAULTS["postgres_backup_retention_days"]
+    conf = host.check_output(f"cat {CONFIG_DIR}/pgbackrest.conf")
+    assert "repo2-retention-full-type=time" in conf and "repo1-retention-full-type=time" in conf, conf
+    window = int(re.search(r"^repo2-retention-full=(\d+)$", conf, re.MULTILINE).group(1))
+    image = host.check_output(f"docker inspect -f '{{{{.Config.Image}}}}' {PG}")
+    script = shlex.quote(EXPIRE_SCRIPT)
+    out = host.check_output(f"docker run --rm -u postgres --network none --entrypoint bash {image} -c {script} expire {window}")
+    kept = json.loads(out)[0]["backup"]
+    now = time.time()
+    ages = sorted(round((now - b["timestamp"]["start"]) / 86400, 1) for b in kept)
+    print(f"retention {days} days (pgBackRest's window {window}): kept the sets {ages} days old of 77.5, 84.5, 91.5, 98.5")
+    assert max(ages) <= days, f"a backup set older than {days} days survived the expiry: {ages}"
+    assert min(ages) < window < max(ages), f"the window of {window} days is not covered by what was kept: {ages}"
+
+
 def test_a_different_passphrase_is_refused_before_anything_changes(host, playbook):
     conf = f"{CONFIG_DIR}/pgbackrest.conf"
     before = host.check_output(f"sha256sum {conf}")
@@ -408,6 +447,36 @@ def test_the_drill_restores_into_a_scratch_project_and_leaves_the_stack_alone(ho
     assert host.check_output(f"docker inspect -f '{{{{.State.StartedAt}}}}' {PG}") == before
 
 
+def test_the_queue_is_snapshotted_every_six_hours(host):
+    props = dict(
+        line.split("=", 1)
+        for line in host.check_output("systemctl show --property=ActiveState,TimersCalendar connect-backup-files-queue.timer").splitlines()
+    )
+    assert props["ActiveState"] == "active", props
+    assert BACKUP["backup_queue_calendar"].split()[-2] in props["TimersCalendar"], props
+    shown = host.check_output(f"systemd-analyze calendar --iterations=5 {shlex.quote(BACKUP['backup_queue_calendar'])}")
+    stamps = [datetime.strptime(m, "%Y-%m-%d %H:%M:%S") for m in re.findall(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) KST", shown)]
+    assert len(stamps) == 5 and {(b - a).total_seconds() for a, b in zip(stamps[:-1], stamps[1:], strict=True)} == {6 * 3600}, shown
+
+
+def test_pre_deploy_dumps_past_their_period_are_deleted_and_the_recent_kept(host):
+    days = BACKUP["backup_predeploy_retention_days"]
+    dumps = CONTRACT["compose_stack_predeploy_dumps"]
+    directory = dumps["dir"].replace("{{ compose_stack_volumes['backups'] }}", VOLUMES["backups"])
+    old = f"{directory}/{dumps['prefix']}20260101T000000-0000001{dumps['suffix']}"
+    recent = f"{directory}/{dumps['prefix']}20260102T000000-0000002{dumps['suffix']}"
+    host.check_output(f"install -d -m 0700 {directory} && touch -d '{days + 1} days ago' {old} && touch -d '{days - 1} days ago' {recent}")
+    try:
+        assert host.check_output("systemctl show --property=ActiveState connect-backup-pre-deploy.timer") == "ActiveState=active"
+        host.check_output("systemctl start connect-backup@pre-deploy.service")
+        record = json.loads(host.file(f"{STATUS}/pre-deploy.json").content_string)
+        assert record["result"] == "ok" and record["steps"][0]["removed"] >= 1, record
+        assert not host.file(old).exists, f"a dump {days + 1} days old survived"
+        assert host.file(recent).exists, f"a dump {days - 1} days old was deleted"
+    finally:
+        host.run(f"rm -f {old} {recent}")
+
+
 def test_the_monthly_report_says_what_is_kept_and_what_was_deleted(host):
     host.check_output("systemctl start connect-backup@report.service")
     record = json.loads(host.file(f"{VOLUMES['backups']}/status/report.json").content_string)
@@ -420,6 +489,9 @@ def test_the_monthly_report_says_what_is_kept_and_what_was_deleted(host):
     # The expiry test above deleted one snapshot per class and repository.
     assert report["classes"]["uploads"]["repositories"]["offsite"]["deleted"] >= 1, report["classes"]["uploads"]
     assert set(report["postgres"]) == {"1", "2"}
+    assert report["postgres"]["2"]["kept_days"] == DEFAULTS["postgres_backup_retention_days"], report["postgres"]
+    assert report["classes"]["pre-deploy"]["kept_days"] == BACKUP["backup_predeploy_retention_days"]
+    assert report["classes"]["pre-deploy"]["repositories"]["local"]["deleted"] >= 1, report["classes"]["pre-deploy"]
 
 
 def test_a_full_backup_volume_fails_the_job_loudly_and_keeps_what_was_there(host):

@@ -10,16 +10,12 @@ back."""
 
 from __future__ import annotations
 
-import email
 import json
 import re
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import pytest
-from conftest import APPS, CONTAINER, CONTRACT, DATABASE, PORT, PROJECT, edge, harness_vars, role_defaults, wait_healthy
+from conftest import APPS, CONTAINER, CONTRACT, DATABASE, PORT, PROJECT, edge, harness_vars, role_defaults, seconds_of, wait_healthy
 
 sys.path.insert(0, str(PROJECT / "tests" / "unit"))
 from dashboards import dashboard_queries  # noqa: E402
@@ -30,8 +26,6 @@ RESTORE = ("--tags", "app,monitoring")
 EXPORTER = "connect_connect_exporter"  # has python3 and sits on the backend network
 PROMETHEUS = f"http://prometheus:{PORT['prometheus']}"
 ALERTMANAGER = f"http://alertmanager:{PORT['alertmanager']}"
-WEBHOOK_PORT = 18026
-SMTP_PORT = 18025
 
 
 def api(host, url: str):
@@ -266,46 +260,23 @@ def test_a_retention_that_cannot_fit_the_disk_is_refused_before_anything_changes
 # --- the alert, end to end ---------------------------------------------------------------
 
 
-class _Sinks:
-    def __init__(self):
-        self.posts: list[dict] = []
-        self.mails: list[email.message.Message] = []
-
-
-@pytest.fixture(scope="module")
-def sinks():
-    from aiosmtpd.controller import Controller
-
-    got = _Sinks()
-
-    class Webhook(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server's name)
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            got.posts.append(json.loads(body or b"{}"))
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args):
-            pass
-
-    class Mailbox:
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-            got.mails.append(email.message_from_bytes(envelope.content))
-            return "250 OK"
-
-    web = ThreadingHTTPServer(("0.0.0.0", WEBHOOK_PORT), Webhook)  # noqa: S104 (the server reaches it at its gateway)
-    threading.Thread(target=web.serve_forever, daemon=True).start()
-    smtp = Controller(Mailbox(), hostname="0.0.0.0", port=SMTP_PORT)  # noqa: S104
-    smtp.start()
-    yield got
-    smtp.stop()
-    web.shutdown()
-
-
 def _slack_says(post: dict, *words: str) -> bool:
     text = json.dumps(post)
     return all(word in text for word in words)
+
+
+def test_the_dead_mans_switch_sends_heartbeats_at_its_interval_and_nothing_else(sinks):
+    interval = seconds_of(harness_vars()["monitoring_heartbeat_interval"])
+    started = len(sinks.heartbeats)
+    wait_for("three heartbeats", lambda: len(sinks.heartbeats) >= started + 3, 6 * interval + 30, every=1)
+    beats = sinks.heartbeats[started:]
+    gaps = [round(b - a, 1) for a, b in zip(beats[:-1], beats[1:], strict=True)]
+    print(f"heartbeats every {gaps} s (monitoring_heartbeat_interval {interval} s)")
+    # One per interval; never a gap the receiver would take for a dead server (a duplicate is harmless).
+    assert max(gaps) <= interval + 5, gaps
+    # The Watchdog never reaches Slack or e-mail.
+    assert not [p for p in sinks.posts if "Watchdog" in json.dumps(p)]
+    assert not [m for m in sinks.mails if "Watchdog" in m.as_string()]
 
 
 def test_a_stopped_instance_alerts_slack_and_email_then_resolves(host, sinks):
@@ -335,5 +306,5 @@ def test_a_stopped_instance_alerts_slack_and_email_then_resolves(host, sinks):
     )
     alert_for = harness_vars()["monitoring_alert_for"]["instance_down"]
     print(f"AppInstanceDown (for: {alert_for}) reached the webhook {fired:.0f} s after the stop")
-    seconds = int(alert_for[:-1]) * {"s": 1, "m": 60}[alert_for[-1]]
+    seconds = seconds_of(alert_for)
     assert fired >= seconds, f"the alert arrived {fired:.0f} s after the stop, before its for: {alert_for}"
