@@ -143,7 +143,7 @@ def assert_recovered(host, cut: dict) -> None:
     assert host.check_output(f"{PSQL} -c \"SELECT count(*) FROM powercut_probe WHERE note = '{cut['marker']}'\"") == "1"
     assert cut["marker"] in host.check_output(queue_cli("lrange", "powercut:probe", "0", "-1")).split()
     # Every instance serves its release again, behind nginx.
-    versions = {edge("/api/health").json()["version"] for _ in range(20)}
+    versions = {edge("/api/health").json()["version"] for _attempt in range(20)}
     assert len(versions) == 1, versions
     assert set(APPS) <= {name for name, state in cut["containers"].items() if state == ("running", "healthy")}
 
@@ -191,5 +191,5 @@ def test_a_power_cut_after_the_seeds_release_by_hand_and_a_deploy(host, sinks, p
     assert run.rc == 0, run
     cut = power_cut(host, sinks)
     assert_recovered(host, cut)
-    assert {edge("/api/health").json()["version"] for _ in range(10)} == {"v2"}
+    assert {edge("/api/health").json()["version"] for _attempt in range(10)} == {"v2"}
     assert_only_ssh_http_https_from_outside(host)
