@@ -48,7 +48,7 @@ for n in "${names[@]}"; do
       build testapp v4-broken-migration VERSION=v4 BROKEN=migration
       ;;
     nginx) build nginx 1.22 ;;
-    monitoring) build monitoring 2 ;;
+    monitoring) build monitoring 3 ;;
     *) echo "unknown image: $n" >&2; exit 2 ;;
   esac
 done
