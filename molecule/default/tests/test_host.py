@@ -34,6 +34,8 @@ def test_sshd_effective_setting(sshd_settings, key, value):
 def test_sshd_running_with_hardened_config(host):
     assert host.service("ssh").is_running
     assert host.socket("tcp://0.0.0.0:22").is_listening
+    config = host.file("/etc/ssh/sshd_config")
+    assert (config.user, config.mode) == ("root", 0o600)
 
 
 def test_service_account(host):
@@ -99,6 +101,9 @@ def test_layout(host, path, owner, group, mode):
         ("net.core.somaxconn", "4096"),
         ("net.ipv4.tcp_max_syn_backlog", "8192"),
         ("net.ipv4.ip_local_port_range", "10240\t65535"),
+        ("net.ipv4.conf.all.log_martians", "1"),
+        ("net.ipv4.conf.all.send_redirects", "0"),
+        ("net.ipv4.conf.default.accept_source_route", "0"),
     ],
 )
 def test_namespaced_sysctl_live(host, key, value):
@@ -111,6 +116,8 @@ def test_global_sysctl_persisted_not_applied(host):
     conf = host.file("/etc/sysctl.d/60-connect.conf").content_string
     assert "vm.overcommit_memory=1" in conf
     assert "vm.swappiness=10" in conf
+    assert "fs.protected_regular=2" in conf
+    assert "kernel.kptr_restrict=2" in conf
 
 
 def test_file_limits(host):
@@ -134,6 +141,39 @@ def test_unattended_security_upgrades(host):
 def test_fail2ban_guards_sshd(host):
     assert host.service("fail2ban").is_running
     assert "sshd" in host.check_output("fail2ban-client status")
+    # The jail's settings come from jail.local (Lynis DEB-0880), the one file for them.
+    assert host.file("/etc/fail2ban/jail.local").is_file
+    assert not host.file("/etc/fail2ban/jail.d/connect-sshd.local").exists
+    assert host.check_output("fail2ban-client get sshd maxretry") == str(HARDENING["host_baseline_fail2ban_maxretry"])
+
+
+# libpwquality's own check, through its C interface, with the configuration the host reads.
+PWQUALITY = """
+import ctypes, sys
+lib = ctypes.CDLL("libpwquality.so.1")
+lib.pwquality_default_settings.restype = ctypes.c_void_p
+settings = lib.pwquality_default_settings()
+assert lib.pwquality_read_config(ctypes.c_void_p(settings), None, None) == 0
+for word in sys.argv[1:]:
+    print(lib.pwquality_check(ctypes.c_void_p(settings), word.encode(), None, b"connect", None))
+"""
+
+
+def test_passwords_are_checked_for_quality_and_logins_get_a_private_tmpdir(host):
+    """libpam-pwquality in common-password refuses a short or one-class password; libpam-tmpdir gives
+    each login its own TMPDIR (Lynis AUTH-9262, DEB-0280)."""
+    assert "pam_pwquality.so" in host.check_output("grep -v '^#' /etc/pam.d/common-password")
+    assert "pam_tmpdir.so" in host.check_output("grep -v '^#' /etc/pam.d/common-session")
+    short, one_class, good = (
+        int(s) for s in host.check_output(f"python3 -c '{PWQUALITY}' Sh0rt! aaaabbbbccccddddeeee 'Kx9#mQ2$vL7@pR4!'").split()
+    )
+    assert short < 0 and one_class < 0, f"weak passwords accepted: scores {short}, {one_class}"
+    assert good >= 0, f"a 16-character four-class password refused: {good}"
+    uid = HARDENING["host_baseline_connect_uid"]
+    user = HARDENING["host_baseline_connect_user"]
+    assert host.check_output(f"su -s /bin/sh -c 'echo $TMPDIR' - {user}") == f"/tmp/user/{uid}"
+    assert host.package("apt-listchanges").is_installed
+    assert host.package("apt-show-versions").is_installed
 
 
 def test_journald_capped(host):
