@@ -124,6 +124,36 @@ def test_root_filesystems_read_only_where_the_service_allows(stack_containers):
     assert writable == []
 
 
+# What a container may add back after dropping every capability (5.3): nginx's
+# master binds 80/443, makes its workers' temp directories and starts them as
+# nginx. Every other container runs as its service's user with none.
+CAPABILITIES_ADDED = {"nginx": {"CHOWN", "NET_BIND_SERVICE", "SETUID", "SETGID"}}
+
+
+def test_every_container_drops_every_capability_it_does_not_need(stack_containers):
+    """CIS Docker 5.3: ALL dropped everywhere; only the listed ones added back."""
+    from conftest import CONTAINER
+
+    allowed = {CONTAINER[key]: caps for key, caps in CAPABILITIES_ADDED.items()}
+    keeps_defaults = sorted(n for n, c in stack_containers.items() if "ALL" not in (c["HostConfig"].get("CapDrop") or []))
+    extra = {
+        n: sorted(set(c["HostConfig"].get("CapAdd") or []) - allowed.get(n, set()))
+        for n, c in stack_containers.items()
+        if set(c["HostConfig"].get("CapAdd") or []) - allowed.get(n, set())
+    }
+    assert (keeps_defaults, extra) == ([], {})
+
+
+def test_only_nginx_and_the_stack_exporter_start_as_root(stack_containers):
+    """CIS Docker 4.1: nginx's master (it binds 80/443) and the stack exporter
+    (root with no capability: it reads Docker's root-only state files) are the
+    only ones; every other container runs as its service's user."""
+    from conftest import CONTAINER
+
+    as_root = sorted(n for n, c in stack_containers.items() if c["Config"]["User"].split(":")[0] in ("", "0", "root"))
+    assert as_root == sorted([CONTAINER["nginx"], "connect_connect_exporter"])
+
+
 def test_no_container_is_privileged_or_on_the_default_bridge(stack_containers):
     """CIS Docker 5.4 and 5.29."""
     privileged = sorted(n for n, c in stack_containers.items() if c["HostConfig"]["Privileged"])
