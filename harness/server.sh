@@ -60,6 +60,12 @@ create() {
   else
     docker image inspect "$image" >/dev/null 2>&1 || {
       log "image $image missing: run harness/build-base.sh server"; exit 1; }
+    # A new server gets a new disk: a Docker volume left by a server removed
+    # without server.sh destroy would bring back its old containers.
+    if docker volume inspect "$name-docker" >/dev/null 2>&1; then
+      log "removing the leftover volume $name-docker (no server $name owns it)"
+      docker volume rm "$name-docker" >/dev/null
+    fi
     log "creating $name from $image"
     if [ -n "$s3" ]; then
       if [ -n "$keep_offsite" ]; then $s3 ensure-bucket "$name"; else $s3 reset-bucket "$name"; fi
