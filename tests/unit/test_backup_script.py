@@ -27,6 +27,7 @@ def render(tmp_path: Path, offsite: bool = True):
         "__backup_manifest": str(staging / "pg-manifest.json"),
         "postgres_backup": {
             "container": "connect_postgres",
+            "uid": 999,
             "stanza": "connect",
             "repos": [1, 2] if offsite else [1],
             "mounts": {"/opt/connect/config/pgbackrest": "/etc/pgbackrest", "/opt/connect/backups/pgbackrest": "/var/lib/pgbackrest"},
