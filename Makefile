@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup venv host lint unit inputs sanity molecule test test-part demo demo-deploy demo-rollback demo-drill demo-dr demo-destroy bench build
+.PHONY: help setup venv host lint unit inputs sanity molecule test test-part demo demo-deploy demo-rollback demo-drill demo-dr demo-destroy demo-cluster demo-cluster-destroy bench build
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -143,6 +143,28 @@ demo-dr: venv  ## Lose connect-demo and recover it with dr.yml from its off-site
 	@bash harness/server.sh destroy $(DEMO)
 	@bash harness/server.sh create $(DEMO) --keep-offsite $(DEMO_PORTS)
 	ansible-playbook -i inventories/demo dr.yml
+
+CLUSTER := connect-cluster-1 connect-cluster-2 connect-cluster-3
+CLUSTER_IP := 172.29.10
+demo-cluster: setup  ## Three local disposable servers formed into a Docker Swarm by site.yml (inventories/cluster)
+	@bash harness/images.sh probe
+	@i=10; for s in $(CLUSTER); do i=$$((i+1)); bash harness/server.sh create $$s --network connect-cluster --ip $(CLUSTER_IP).$$i; done
+	ansible-playbook -i inventories/cluster site.yml
+	@echo
+	@docker exec connect-cluster-1 docker node ls
+	@echo
+	@echo "the cluster is up (Swarm of three managers; the stack on it is the next step of issue 23):"
+	@echo "  nodes:    docker exec connect-cluster-1 docker node ls"
+	@echo "  labels:   docker exec connect-cluster-1 sh -c 'docker node inspect -f \"{{.Description.Hostname}} {{.Spec.Labels}}\" \$$(docker node ls -q)'"
+	@echo "  lose one: docker kill connect-cluster-3; docker exec connect-cluster-1 docker node ls; docker start connect-cluster-3"
+	@echo "  replace:  bash harness/server.sh destroy connect-cluster-3 && bash harness/server.sh create connect-cluster-3 --network connect-cluster --ip $(CLUSTER_IP).13"
+	@echo "            ansible-playbook -i inventories/cluster site.yml --limit connect-cluster-3"
+	@echo "  rerun:    ansible-playbook -i inventories/cluster site.yml   (changed=0)"
+	@echo "  remove:   make demo-cluster-destroy"
+
+demo-cluster-destroy:  ## Remove the cluster's servers, their Docker volumes and their network
+	@for s in $(CLUSTER); do bash harness/server.sh destroy $$s; done
+	@bash harness/server.sh network-destroy connect-cluster
 
 bench: venv  ## Throughput and latency of the demo stack through nginx (benchmarks/edge.sh)
 	bash benchmarks/edge.sh

@@ -2,11 +2,16 @@
 # Disposable "servers": systemd containers that run their own Docker engine.
 #
 #   harness/server.sh create NAME [--keep-offsite] [-p HOSTADDR:HOSTPORT:PORT]...
+#                          [--network NET --ip ADDR]
 #                          (--keep-offsite: a new server that finds its lost
-#                          predecessor's off-site bucket as it was: dr.yml)
+#                          predecessor's off-site bucket as it was: dr.yml;
+#                          --network/--ip: a fixed address on a bridge NET,
+#                          made with ADDR's /24 if missing: a cluster's servers
+#                          keep their addresses across a restart)
 #   harness/server.sh destroy NAME      (container and its /var/lib/docker volume)
 #   harness/server.sh address NAME      (the server's address on the outer bridge)
 #   harness/server.sh list
+#   harness/server.sh network-destroy NET   (a --network bridge, once no server uses it)
 #
 # The base image is $CONNECT_SERVER_IMAGE (default connect-harness/server:trixie,
 # built by harness/build-base.sh server). Any image that boots systemd as
@@ -17,7 +22,7 @@ image=${CONNECT_SERVER_IMAGE:-connect-harness/server:trixie}
 label=connect.harness.server
 here="$(cd "$(dirname "$0")" && pwd)"
 log() { printf '[server] %s\n' "$*"; }
-usage() { sed -n 3,10p "$0" >&2; exit 2; }
+usage() { sed -n 3,14p "$0" >&2; exit 2; }
 
 # All capabilities but CAP_SYS_RESOURCE (absent from this kernel's bounding
 # set, which is why --privileged fails here), CAP_SYS_TIME (timedatectl in
@@ -35,10 +40,12 @@ run_flags=(
 
 create() {
   local name=$1; shift
-  local publish=() keep_offsite=""
+  local publish=() keep_offsite="" network="" ip=""
   while [ $# -gt 0 ]; do
     case "$1" in
       -p) publish+=(-p "$2"); shift 2 ;;
+      --network) network=$2; shift 2 ;;
+      --ip) ip=$2; shift 2 ;;
       --keep-offsite) keep_offsite=1; shift ;;
       *) usage ;;
     esac
@@ -67,12 +74,19 @@ create() {
       docker volume rm "$name-docker" >/dev/null
     fi
     log "creating $name from $image"
+    local net_flags=()
+    if [ -n "$network" ]; then
+      [ -n "$ip" ] || { log "--network needs --ip"; exit 2; }
+      docker network inspect "$network" >/dev/null 2>&1 ||
+        docker network create --subnet "${ip%.*}.0/24" "$network" >/dev/null
+      net_flags=(--network "$network" --ip "$ip")
+    fi
     if [ -n "$s3" ]; then
       if [ -n "$keep_offsite" ]; then $s3 ensure-bucket "$name"; else $s3 reset-bucket "$name"; fi
     fi
     # offsite-s3: the S3 stand-in on this machine, as DNS would name it.
     docker run -d --add-host offsite-s3:host-gateway --name "$name" --hostname "$name" --label "$label=1" \
-      "${run_flags[@]}" "${publish[@]}" \
+      "${run_flags[@]}" "${publish[@]}" "${net_flags[@]}" \
       -v "$name-docker:/var/lib/docker" \
       "$image" >/dev/null
   fi
@@ -113,6 +127,7 @@ address() {
 
 case "${1:-}" in
   create) shift; [ $# -ge 1 ] || usage; create "$@" ;;
+  network-destroy) [ $# -eq 2 ] || usage; docker network rm "$2" >/dev/null 2>&1 || true ;;
   destroy) [ $# -eq 2 ] || usage; destroy "$2" ;;
   address) [ $# -eq 2 ] || usage; address "$2" ;;
   list) docker ps -a --filter "label=$label" --format '{{.Names}}\t{{.Status}}' ;;

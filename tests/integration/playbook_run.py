@@ -21,6 +21,8 @@ class PlaybookRun:
         self.flat = " ".join(self.output.replace('\\"', '"').split())
         m = RECAP.search(self.output)
         self.recap = {k: int(v) for k, v in m.groupdict().items() if k != "host"} if m else None
+        # Every host's recap (a cluster's run has several).
+        self.hosts = {m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"} for m in RECAP.finditer(self.output)}
 
     def __repr__(self) -> str:  # shown by pytest on failure
         return f"PlaybookRun(rc={self.rc}, recap={self.recap})\n{self.output[-4000:]}"
