@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup venv host lint unit inputs sanity molecule test test-part demo demo-deploy demo-rollback demo-drill demo-dr demo-destroy demo-cluster demo-cluster-destroy bench build
+.PHONY: help setup venv host lint unit inputs sanity sanity-tools molecule test test-part demo demo-deploy demo-rollback demo-drill demo-dr demo-destroy demo-cluster demo-cluster-destroy bench build
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -47,6 +47,7 @@ host: venv  ## This machine as a harness host: Docker engine, registry, S3 stand
 	@bash harness/host-setup.sh
 	@bash harness/s3-stand-in.sh $(VENV)
 	@bash harness/build-base.sh server
+	@bash harness/images.sh
 	@bash harness/keys.sh
 
 setup: venv host  ## Everything the tests and the demo need (idempotent)
@@ -64,24 +65,28 @@ unit: venv  ## Unit tests of the plugins' logic
 inputs: venv  ## Playbooks against an unreachable host: bad input refused before any change (no server)
 	python -m pytest tests/integration -q -p no:cacheprovider
 
-sanity: venv  ## ansible-test sanity (every test, one Python) on a copy of the collection
+# Before `make host` may run beside it (CI): two apt-gets at once would fight over dpkg's lock.
+sanity-tools:
 	@command -v shellcheck >/dev/null || { echo "[setup] installing shellcheck (ansible-test's shellcheck test)"; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends shellcheck >/dev/null; }
+
+sanity: venv sanity-tools  ## ansible-test sanity (every test, one Python) on a copy of the collection
 	python tests/sanity/run.py
 
-molecule: setup  ## Every Molecule scenario on fresh disposable servers, each action timed
-	@for s in $(SCENARIOS); do \
-	  echo "=== molecule scenario $$s"; \
-	  bash harness/molecule.sh $$s || exit 1; \
-	done
+# The scenarios run side by side (each on its own servers; their output
+# prefixed with the scenario's name): most of their time is spent waiting.
+molecule: setup  ## Every Molecule scenario on fresh disposable servers, side by side, each action timed
+	@bash harness/parallel.sh $(foreach s,$(SCENARIOS),"$(s)=bash harness/molecule.sh $(s)")
 
+# The harness host's setup (engine, debootstraps, image builds: mostly
+# downloads) runs beside the checks that need no server.
+PHASE := bash harness/phase.sh
+SUBMAKE := $(MAKE) --no-print-directory
 test:  ## What CI runs: lint, unit tests, input checks, ansible-test sanity, every Molecule scenario (each phase timed)
-	@bash harness/phase.sh setup $(MAKE) --no-print-directory setup
-	@bash harness/phase.sh lint $(MAKE) --no-print-directory lint
-	@bash harness/phase.sh unit $(MAKE) --no-print-directory unit
-	@bash harness/phase.sh inputs $(MAKE) --no-print-directory inputs
-	@bash harness/phase.sh sanity $(MAKE) --no-print-directory sanity
-	@bash harness/phase.sh molecule $(MAKE) --no-print-directory molecule
+	@$(PHASE) venv $(SUBMAKE) venv sanity-tools
+	@$(PHASE) checks-and-host bash harness/parallel.sh "host=$(PHASE) host $(SUBMAKE) host" \
+	  "checks=$(PHASE) lint $(SUBMAKE) lint && $(PHASE) unit $(SUBMAKE) unit && $(PHASE) inputs $(SUBMAKE) inputs && $(PHASE) sanity $(SUBMAKE) sanity"
+	@$(PHASE) molecule $(SUBMAKE) molecule
 	@echo "make test: lint, unit, inputs, sanity and molecule ($(SCENARIOS)) passed"
 
 PART ?=
