@@ -151,18 +151,14 @@ demo-dr: venv  ## Lose connect-demo and recover it with dr.yml from its off-site
 
 CLUSTER := connect-cluster-1 connect-cluster-2 connect-cluster-3
 CLUSTER_IP := 172.29.10
-demo-cluster: setup  ## Three local disposable servers: a Docker Swarm running the stack, by site.yml (inventories/cluster)
+demo-cluster: setup  ## Three local disposable servers formed into a Docker Swarm by site.yml (inventories/cluster)
 	@bash harness/images.sh probe
 	@i=10; for s in $(CLUSTER); do i=$$((i+1)); bash harness/server.sh create $$s --network connect-cluster --ip $(CLUSTER_IP).$$i; done
 	ansible-playbook -i inventories/cluster site.yml
 	@echo
 	@docker exec connect-cluster-1 docker node ls
 	@echo
-	@docker exec connect-cluster-1 docker service ls --format 'table {{.Name}}\t{{.Replicas}}\t{{.Ports}}'
-	@echo
-	@echo "the cluster is up (a Swarm of three managers running the stack; releases on it are the next step of issue 23):"
-	@echo "  web:      curl -sk --resolve localhost:443:$(CLUSTER_IP).12 https://localhost/api/health   (any of .11 .12 .13)"
-	@echo "  tasks:    docker exec connect-cluster-1 docker stack ps connect --filter desired-state=running"
+	@echo "the cluster is up (Swarm of three managers; the stack on it is the next step of issue 23):"
 	@echo "  nodes:    docker exec connect-cluster-1 docker node ls"
 	@echo "  labels:   docker exec connect-cluster-1 sh -c 'docker node inspect -f \"{{.Description.Hostname}} {{.Spec.Labels}}\" \$$(docker node ls -q)'"
 	@echo "  lose one: docker kill connect-cluster-3; docker exec connect-cluster-1 docker node ls; docker start connect-cluster-3"

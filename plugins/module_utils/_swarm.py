@@ -12,14 +12,12 @@ server or on two, is refused with a sentence naming the setting.
 
 from __future__ import annotations
 
-__all__ = ["EDGE_LABEL", "PUBLIC_LABEL", "SERVER_LABEL", "SwarmPlanError", "data_label", "swarm_plan"]
+__all__ = ["EDGE_LABEL", "PUBLIC_LABEL", "SwarmPlanError", "data_label", "swarm_plan"]
 
 #: The label nginx's service is placed by.
 EDGE_LABEL = "connect.edge"
 #: The label of a server that takes public traffic (DNS points at it).
 PUBLIC_LABEL = "connect.public"
-#: Each node's own server name: the app's tasks are spread over its values.
-SERVER_LABEL = "connect.server"
 
 
 def data_label(service):
@@ -131,13 +129,11 @@ def swarm_plan(servers, managers, workers=None, data_placement=None, data_servic
         labels[name][EDGE_LABEL] = "true"
     for name in public:
         labels[name][PUBLIC_LABEL] = "true"
-    for name in members:
-        labels[name][SERVER_LABEL] = name
 
     return {
         "managers": managers,
         "workers": workers,
         "nodes": {name: {"role": "manager" if name in managers else "worker", "labels": labels[name]} for name in members},
         # Every label the plan owns: a server without one of these has it removed.
-        "labels": sorted({data_label(service) for service in data_services} | {EDGE_LABEL, PUBLIC_LABEL, SERVER_LABEL}),
+        "labels": sorted({data_label(service) for service in data_services} | {EDGE_LABEL, PUBLIC_LABEL}),
     }

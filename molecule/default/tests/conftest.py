@@ -241,19 +241,7 @@ PARTS = (
     "logs",
     "dr",
 )
-# The parts each scenario runs on its own server (side by side in `make molecule`):
-# `late` the releases, the power cuts and DR (about half the time), `default` the
-# rest; `logs` in both (each server's own logs). CONNECT_TEST_PARTS overrides.
-LATE_PARTS = ("release", "powercut", "logs", "dr")
-SCENARIO_PARTS = {
-    "default": tuple(p for p in PARTS if p not in LATE_PARTS or p == "logs"),
-    "late": LATE_PARTS,
-}
-_uncovered = set(PARTS) - {p for parts in SCENARIO_PARTS.values() for p in parts}
-assert not _uncovered, f"parts run by no scenario: {sorted(_uncovered)} (conftest.SCENARIO_PARTS)"
-SELECTED_PARTS = [p for p in os.environ.get("CONNECT_TEST_PARTS", "").replace(",", " ").split() if p] or list(
-    SCENARIO_PARTS.get(SCENARIO.name, PARTS)
-)
+SELECTED_PARTS = [p for p in os.environ.get("CONNECT_TEST_PARTS", "").replace(",", " ").split() if p]
 
 
 def _part(item) -> str:

@@ -6,7 +6,6 @@ import pytest
 from ansible_collections.connect.platform.plugins.module_utils._swarm import (
     EDGE_LABEL,
     PUBLIC_LABEL,
-    SERVER_LABEL,
     SwarmPlanError,
     data_label,
     swarm_plan,
@@ -47,11 +46,10 @@ def test_three_managers_each_with_its_labels():
             "connect.data.redis-queue": "true",
             EDGE_LABEL: "true",
             PUBLIC_LABEL: "true",
-            SERVER_LABEL: "s1",
         },
     }
-    assert got["nodes"]["s3"] == {"role": "manager", "labels": {EDGE_LABEL: "true", SERVER_LABEL: "s3"}}
-    assert got["labels"] == ["connect.data.postgres", "connect.data.redis-queue", EDGE_LABEL, PUBLIC_LABEL, SERVER_LABEL]
+    assert got["nodes"]["s3"] == {"role": "manager", "labels": {EDGE_LABEL: "true"}}
+    assert got["labels"] == ["connect.data.postgres", "connect.data.redis-queue", EDGE_LABEL, PUBLIC_LABEL]
 
 
 def test_workers_are_workers_and_data_may_live_apart():
@@ -62,8 +60,8 @@ def test_workers_are_workers_and_data_may_live_apart():
         edge=["s1"],
         public=["s1"],
     )
-    assert got["nodes"]["w1"] == {"role": "worker", "labels": {"connect.data.redis-queue": "true", SERVER_LABEL: "w1"}}
-    assert got["nodes"]["s2"]["labels"] == {"connect.data.postgres": "true", SERVER_LABEL: "s2"}
+    assert got["nodes"]["w1"] == {"role": "worker", "labels": {"connect.data.redis-queue": "true"}}
+    assert got["nodes"]["s2"]["labels"] == {"connect.data.postgres": "true"}
     assert got["workers"] == ["w1"]
 
 
